@@ -1,0 +1,68 @@
+"""Every setting of the service, declared once with its default, environment variable and help.
+
+Values come from (lowest to highest): the defaults here, `STATIONMAP_<NAME>` environment
+variables, then explicit overrides (CLI options, test config).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import InvalidInput
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GEODATA_DIR = REPO_ROOT / "geodata"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "stationmap-data", "Directory holding the station registry (stations.gpkg)."),
+    Setting("geocoder", "offline", "Geocoder for rows without coordinates: offline, nominatim or baidu."),
+    Setting("geocoder_key", "", "API key for the online geocoder (baidu)."),
+    Setting("geocoder_user_agent", "stationmap", "User agent sent to Nominatim."),
+    Setting("basemap", "osm", "Default basemap: osm, amap or tianditu."),
+    Setting("tianditu_key", "", "Tianditu (天地图) browser key; without it the Tianditu basemap is refused."),
+    Setting("cors_origins", (), "Origins allowed to call the API from a browser (comma separated).", _csv),
+    Setting("frame_origins", (), "Origins allowed to frame /embed (comma separated).", _csv),
+    Setting("max_results", 50, "Upper bound for k in nearest queries.", int),
+    Setting("language", "zh", "Default UI language: zh or en."),
+)
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults, then `STATIONMAP_*` environment variables, then `overrides` (None values ignored)."""
+    values = dict(DEFAULTS)
+    for s in SETTINGS:
+        raw = os.environ.get(f"STATIONMAP_{s.name.upper()}")
+        if raw is not None and raw != "":
+            try:
+                values[s.name] = s.parse(raw)
+            except ValueError as exc:
+                raise InvalidInput(f"environment variable STATIONMAP_{s.name.upper()}={raw!r}: {exc}") from exc
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in _BY_NAME:
+            raise InvalidInput(f"unknown setting {key!r}; known: {', '.join(_BY_NAME)}")
+        values[key] = value
+    return values
+
+
+def data_dir(overrides: dict[str, Any] | None = None) -> Path:
+    """The registry directory, from --data-dir, STATIONMAP_DATA_DIR or the default."""
+    return Path(load_settings(overrides)["data_dir"]).expanduser()

@@ -1,0 +1,41 @@
+"""One error hierarchy for the library; the CLI and the API turn these into messages.
+
+Each class carries the HTTP status it maps to, so the web layer needs no table of its own.
+"""
+from __future__ import annotations
+
+
+class StationmapError(Exception):
+    """Base of every error a user can cause; the message says what to do about it."""
+
+    status = 400
+    title = "Bad request"
+    type_uri = "about:blank"
+
+
+class InvalidInput(StationmapError):
+    """A value given by a user (argument, parameter, cell) is not acceptable."""
+
+    title = "Invalid input"
+
+
+class NotFound(StationmapError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(StationmapError):
+    status = 409
+    title = "Conflict"
+
+
+class ImportRejected(StationmapError):
+    """An import file had bad rows; nothing was written. `problems` lists (row, reason)."""
+
+    status = 422
+    title = "Import rejected"
+
+    def __init__(self, problems: list[tuple[int | None, str]]):
+        self.problems = problems
+        lines = [f"row {row}: {why}" if row is not None else why for row, why in problems]
+        super().__init__(f"{len(problems)} problem(s), nothing was written:\n" + "\n".join(lines))

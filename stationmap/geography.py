@@ -1,0 +1,101 @@
+"""Jieyang's geography as shipped in geodata/: city, districts, townships; locating a point in them.
+
+All layers are WGS-84 (EPSG:4326). Metric work uses METRIC_CRS (CGCS2000 3-degree Gauss-Kruger,
+CM 117E), which fits Jieyang (115.6-116.6E).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import geopandas as gpd
+import shapely
+from shapely.geometry import Point
+
+from .config import GEODATA_DIR
+from .errors import InvalidInput
+
+METRIC_CRS = "EPSG:4547"
+WGS84 = "EPSG:4326"
+# A box around Jieyang for quick sanity checks of coordinates (the boundary decides).
+BBOX = (115.55, 22.85, 116.68, 23.82)
+
+
+@lru_cache(maxsize=None)
+def city() -> gpd.GeoDataFrame:
+    return gpd.read_file(GEODATA_DIR / "city.geojson")
+
+
+@lru_cache(maxsize=None)
+def districts() -> gpd.GeoDataFrame:
+    """Five county-level districts: adcode, name, name_en, population_2020, area_km2, geometry."""
+    return gpd.read_file(GEODATA_DIR / "districts.geojson").set_index("adcode", drop=False)
+
+
+@lru_cache(maxsize=None)
+def townships() -> gpd.GeoDataFrame:
+    """87 township seats (points): code, name, district, seat_source, seat_approximate, area_km2_approx."""
+    return gpd.read_file(GEODATA_DIR / "townships.geojson").set_index("code", drop=False)
+
+
+@lru_cache(maxsize=None)
+def township_areas() -> gpd.GeoDataFrame:
+    """Approximate township cells (Voronoi of seats clipped to districts): a model, not official polygons."""
+    return gpd.read_file(GEODATA_DIR / "township_areas.geojson").set_index("code", drop=False)
+
+
+@lru_cache(maxsize=None)
+def _city_geom():
+    geom = city().geometry.iloc[0]
+    shapely.prepare(geom)
+    return geom
+
+
+@dataclass(frozen=True)
+class Place:
+    district: str
+    district_name: str
+    township: str
+    township_name: str
+
+
+def district_code(name_or_code: str) -> str:
+    """'普宁市', '普宁', 'Puning' or '445281' -> '445281'; raises InvalidInput listing the districts."""
+    text = str(name_or_code).strip()
+    d = districts()
+    for code, row in d.iterrows():
+        if text in (code, row["name"], row["name"][:-1], row["name_en"]) or text.lower() == row["name_en"].lower():
+            return code
+    raise InvalidInput(f"unknown district {name_or_code!r}; use one of "
+                       + ", ".join(f"{r['name']} ({c})" for c, r in d.iterrows()))
+
+
+def in_jieyang(lat: float, lon: float) -> bool:
+    return bool(_city_geom().covers(Point(lon, lat)))
+
+
+def check_in_jieyang(lat: float, lon: float) -> None:
+    """Raise InvalidInput with an actionable reason if (lat, lon) is not inside Jieyang."""
+    if in_jieyang(lat, lon):
+        return
+    if in_jieyang(lon, lat):
+        raise InvalidInput(f"latitude and longitude look swapped ({lat}, {lon}); Jieyang is near 23.5N, 116.3E")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise InvalidInput(f"coordinates out of range: latitude {lat}, longitude {lon}")
+    raise InvalidInput(f"point ({lat:.6f}, {lon:.6f}) is outside Jieyang (latitude 22.9-23.8, longitude 115.6-116.6)")
+
+
+def locate(lat: float, lon: float) -> Place:
+    """District and (approximate) township of a WGS-84 point inside Jieyang."""
+    check_in_jieyang(lat, lon)
+    p = Point(lon, lat)
+    d = districts()
+    hits = d[d.geometry.covers(p)]
+    if hits.empty:  # on the city edge but between district polygons' rounding: take the nearest
+        hits = d.iloc[[int(d.geometry.distance(p).argmin())]]
+    code = hits.index[0]
+    cells = township_areas()
+    cells = cells[cells["district"] == code]
+    inside = cells[cells.geometry.covers(p)]
+    tcode = inside.index[0] if not inside.empty else cells.index[int(cells.geometry.distance(p).argmin())]
+    return Place(code, d.loc[code, "name"], tcode, cells.loc[tcode, "name"])

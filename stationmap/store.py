@@ -1,0 +1,149 @@
+"""The station registry: a narrow store interface and its GeoPackage backend.
+
+The GeoPackage (`DATA_DIR/stations.gpkg`, layer `stations`, EPSG:4326) opens as it is in QGIS.
+Every write builds a complete new file beside the old one and renames it into place under an
+exclusive lock, so a reader or a killed writer only ever sees the old or the new registry.
+"""
+from __future__ import annotations
+
+import abc
+import fcntl
+import json
+import math
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import geopandas as gpd
+import pandas as pd
+from shapely.geometry import Point
+
+from .config import GEODATA_DIR
+from .errors import NotFound
+from .hours import parse_hours
+from .model import Station, make_station
+
+LAYER = "stations"
+SAMPLE_FILE = GEODATA_DIR / "sample_stations.geojson"
+_LIST_FIELDS = ("amenities", "honours", "features")
+
+
+class StationStore(abc.ABC):
+    """What callers may do with a registry; a PostGIS store would implement the same four methods."""
+
+    @abc.abstractmethod
+    def all(self) -> list[Station]:
+        """Every station, in id order."""
+
+    @abc.abstractmethod
+    def update(self, change: Callable[[list[Station]], list[Station]]) -> bool:
+        """Apply `change` to the current list atomically; returns False (and writes nothing) if unchanged."""
+
+    def get(self, station_id: str) -> Station:
+        for s in self.all():
+            if s.id == station_id:
+                return s
+        raise NotFound(f"no station with id {station_id!r}")
+
+    def replace_all(self, stations: list[Station]) -> bool:
+        return self.update(lambda _old: list(stations))
+
+
+class GpkgStore(StationStore):
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._cache: tuple[tuple, list[Station]] | None = None
+
+    # -- reading -------------------------------------------------------------------------------
+    def all(self) -> list[Station]:
+        st = self.path.stat()
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, _from_frame(gpd.read_file(self.path, layer=LAYER, engine="pyogrio")))
+        return list(self._cache[1])
+
+    # -- writing -------------------------------------------------------------------------------
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.path.with_suffix(".lock"), "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def update(self, change: Callable[[list[Station]], list[Station]]) -> bool:
+        with self._locked():
+            old = self.all() if self.path.exists() else []
+            new = sorted(change(list(old)), key=lambda s: s.id)
+            if new == old and self.path.exists():
+                return False
+            self._write(new)
+            return True
+
+    def _write(self, stations: list[Station]) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            _to_frame(stations).to_file(tmp, layer=LAYER, driver="GPKG", engine="pyogrio")
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+            dirfd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dirfd)
+            finally:
+                os.close(dirfd)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def open_store(data_dir: Path | str) -> StationStore:
+    """The registry in `data_dir`; a new, empty directory starts with the sample registry."""
+    path = Path(data_dir) / "stations.gpkg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = GpkgStore(path)
+    if not path.exists():
+        store.update(lambda _old: load_sample())
+    return store
+
+
+def load_sample() -> list[Station]:
+    """The shipped sample registry (demo stations) from geodata/sample_stations.geojson."""
+    data = json.loads(SAMPLE_FILE.read_text(encoding="utf-8"))
+    out = []
+    for f in data["features"]:
+        lon, lat = f["geometry"]["coordinates"]
+        out.append(make_station({**f["properties"], "lat": lat, "lon": lon}))
+    return out
+
+
+def _to_frame(stations: list[Station]) -> gpd.GeoDataFrame:
+    rows = []
+    for s in stations:
+        rec = s.to_record()
+        for key in _LIST_FIELDS:
+            rec[key] = json.dumps(rec[key], ensure_ascii=False)
+        rec["demo"] = int(rec["demo"])
+        rec["year_opened"] = rec["year_opened"] if rec["year_opened"] is not None else -1
+        rows.append(rec)
+    columns = list(Station.__dataclass_fields__)
+    frame = pd.DataFrame(rows, columns=columns)
+    geometry = [Point(s.lon, s.lat) for s in stations]
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+
+def _from_frame(frame: gpd.GeoDataFrame) -> list[Station]:
+    out = []
+    for rec in frame.drop(columns="geometry").to_dict("records"):
+        for key in _LIST_FIELDS:
+            rec[key] = tuple(json.loads(rec[key] or "[]"))
+        year = rec.get("year_opened")
+        rec["year_opened"] = None if year is None or (isinstance(year, float) and math.isnan(year)) or year < 0 else int(year)
+        rec["demo"] = bool(rec["demo"])
+        rec["hours"] = parse_hours(rec["hours"] or None)
+        rec["lat"], rec["lon"] = float(rec["lat"]), float(rec["lon"])
+        rec = {k: ("" if v is None else v) for k, v in rec.items()} | {
+            k: rec[k] for k in ("hours", "year_opened")}
+        out.append(Station(**rec))
+    return sorted(out, key=lambda s: s.id)
