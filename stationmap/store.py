@@ -83,7 +83,7 @@ class GpkgStore(StationStore):
             return True
 
     def _write(self, stations: list[Station]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.gpkg")
         try:
             _to_frame(stations).to_file(tmp, layer=LAYER, driver="GPKG", engine="pyogrio")
             with open(tmp, "rb+") as fh:
