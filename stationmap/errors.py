@@ -39,3 +39,36 @@ class ImportRejected(StationmapError):
         self.problems = problems
         lines = [f"row {row}: {why}" if row is not None else why for row, why in problems]
         super().__init__(f"{len(problems)} problem(s), nothing was written:\n" + "\n".join(lines))
+
+
+class Unauthorized(StationmapError):
+    """No credentials, or credentials that are wrong, expired or revoked (token, device signature)."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(StationmapError):
+    """Known caller, but not allowed to do this (e.g. an editor outside their district)."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class PayloadTooLarge(StationmapError):
+    status = 413
+    title = "Payload too large"
+
+
+class PreconditionRequired(StationmapError):
+    """A write to an existing station must say which version it edits (If-Match: its ETag)."""
+
+    status = 428
+    title = "Precondition required"
+
+
+class Replayed(StationmapError):
+    """A signed report was already received (nonce reused) or its timestamp is outside the window."""
+
+    status = 409
+    title = "Replayed report"

@@ -1,7 +1,7 @@
 """Jieyang's geography as shipped in geodata/: city, districts, townships; locating a point in them.
 
-All layers are WGS-84 (EPSG:4326). Metric work uses METRIC_CRS (CGCS2000 3-degree Gauss-Kruger,
-CM 117E), which fits Jieyang (115.6-116.6E).
+All layers are WGS-84 (EPSG:4326). Distances and buffers use METRIC_CRS (CGCS2000 3-degree
+Gauss-Kruger, CM 117E), which fits Jieyang (115.6-116.6E); areas use the equal-area AREA_CRS.
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from .config import GEODATA_DIR
 from .errors import InvalidInput
 
 METRIC_CRS = "EPSG:4547"
+# Areas: Albers equal-area fitted to Jieyang (Gauss-Kruger overstates areas here by ~0.15 %).
+AREA_CRS = "+proj=aea +lat_0=23.3 +lat_1=23.0 +lat_2=23.7 +lon_0=116.1 +ellps=WGS84 +units=m +no_defs"
 WGS84 = "EPSG:4326"
 # A box around Jieyang for quick sanity checks of coordinates (the boundary decides).
 BBOX = (115.55, 22.85, 116.68, 23.82)

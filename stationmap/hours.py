@@ -55,7 +55,7 @@ def _days_in(text: str) -> list[int]:
 
 def parse_hours(text: str | None) -> Schedule | None:
     """A cell of opening hours -> Schedule; empty -> None (unknown). Raises InvalidInput if unreadable."""
-    if text is None or str(text).strip() in ("", "nan", "None"):
+    if text is None or str(text).strip() in ("", "nan", "None", "时间未知"):
         return None
     raw = str(text)
     s = unicodedata.normalize("NFKC", raw).replace("—", "-").replace("–", "-").replace("－", "-")

@@ -13,7 +13,7 @@ import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import geopandas as gpd
 import pandas as pd
@@ -29,6 +29,20 @@ SAMPLE_FILE = GEODATA_DIR / "sample_stations.geojson"
 _LIST_FIELDS = ("amenities", "honours", "features")
 
 
+class Journal(Protocol):
+    """A record kept beside the registry (the audit log) that must never disagree with it.
+
+    Called under the store's exclusive lock: `recover` first with the registry as it is (to settle
+    an entry a killed writer left pending), `begin` before the new file is renamed into place,
+    `commit` after, `abort` if the write failed.
+    """
+
+    def recover(self, current: list[Station]) -> None: ...
+    def begin(self, old: list[Station], new: list[Station], note: dict[str, Any] | None) -> Any: ...
+    def commit(self, ticket: Any) -> None: ...
+    def abort(self, ticket: Any) -> None: ...
+
+
 class StationStore(abc.ABC):
     """What callers may do with a registry; a PostGIS store would implement the same four methods."""
 
@@ -37,8 +51,10 @@ class StationStore(abc.ABC):
         """Every station, in id order."""
 
     @abc.abstractmethod
-    def update(self, change: Callable[[list[Station]], list[Station]]) -> bool:
-        """Apply `change` to the current list atomically; returns False (and writes nothing) if unchanged."""
+    def update(self, change: Callable[[list[Station]], list[Station]], note: dict[str, Any] | None = None) -> bool:
+        """Apply `change` to the current list atomically; returns False (and writes nothing) if unchanged.
+
+        `note` (e.g. {"actor": ..., "action": ...}) goes to the store's journal with the change."""
 
     def get(self, station_id: str) -> Station:
         for s in self.all():
@@ -46,13 +62,14 @@ class StationStore(abc.ABC):
                 return s
         raise NotFound(f"no station with id {station_id!r}")
 
-    def replace_all(self, stations: list[Station]) -> bool:
-        return self.update(lambda _old: list(stations))
+    def replace_all(self, stations: list[Station], note: dict[str, Any] | None = None) -> bool:
+        return self.update(lambda _old: list(stations), note)
 
 
 class GpkgStore(StationStore):
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, journal: Journal | None = None):
         self.path = Path(path)
+        self.journal = journal
         self._cache: tuple[tuple, list[Station]] | None = None
 
     # -- reading -------------------------------------------------------------------------------
@@ -73,19 +90,29 @@ class GpkgStore(StationStore):
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def update(self, change: Callable[[list[Station]], list[Station]]) -> bool:
+    def update(self, change: Callable[[list[Station]], list[Station]], note: dict[str, Any] | None = None) -> bool:
         with self._locked():
             old = self.all() if self.path.exists() else []
+            if self.journal:
+                self.journal.recover(old)
             new = sorted(change(list(old)), key=lambda s: s.id)
             if new == old and self.path.exists():
                 return False
-            self._write(new)
+            ticket = self.journal.begin(old, new, note) if self.journal else None
+            try:
+                self._write(new)
+            except BaseException:
+                if self.journal:
+                    self.journal.abort(ticket)
+                raise
+            if self.journal:
+                self.journal.commit(ticket)
             return True
 
     def _write(self, stations: list[Station]) -> None:
         tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.gpkg")
         try:
-            _to_frame(stations).to_file(tmp, layer=LAYER, driver="GPKG", engine="pyogrio")
+            to_frame(stations).to_file(tmp, layer=LAYER, driver="GPKG", engine="pyogrio")
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
@@ -99,12 +126,14 @@ class GpkgStore(StationStore):
 
 
 def open_store(data_dir: Path | str) -> StationStore:
-    """The registry in `data_dir`; a new, empty directory starts with the sample registry."""
+    """The registry in `data_dir`, journaled to its audit log; a new, empty directory starts with the sample registry."""
+    from .audit import open_audit
+
     path = Path(data_dir) / "stations.gpkg"
     path.parent.mkdir(parents=True, exist_ok=True)
-    store = GpkgStore(path)
+    store = GpkgStore(path, journal=open_audit(path.parent))
     if not path.exists():
-        store.update(lambda _old: load_sample())
+        store.update(lambda _old: load_sample(), note={"actor": "system", "action": "sample"})
     return store
 
 
@@ -118,7 +147,8 @@ def load_sample() -> list[Station]:
     return out
 
 
-def _to_frame(stations: list[Station]) -> gpd.GeoDataFrame:
+def to_frame(stations: list[Station]) -> gpd.GeoDataFrame:
+    """Stations as the GeoPackage layer stores them (lists as JSON text)."""
     rows = []
     for s in stations:
         rec = s.to_record()

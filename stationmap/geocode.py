@@ -1,0 +1,74 @@
+"""Geocoding rows that have an address but no coordinates.
+
+The configured geopy geocoder (`geocoder` setting: nominatim or baidu, with `geocoder_key`) is asked
+first; with no network, or with `geocoder = offline` (the default), an offline gazetteer over the
+official township and district names answers with the township seat, marked approximate.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from geopy.exc import GeopyError
+from geopy.geocoders import get_geocoder_for_service
+
+from . import datums, geography
+from .errors import InvalidInput
+
+# Datum of each online service's answers.
+SERVICE_DATUM = {"nominatim": "wgs84", "baiduv3": "bd09", "baidu": "bd09"}
+
+
+@dataclass(frozen=True)
+class Hit:
+    lat: float  # WGS-84
+    lon: float
+    source: str  # recorded as the station's location_source
+
+
+@lru_cache(maxsize=None)
+def _gazetteer() -> list[tuple[str, str, str, float, float]]:
+    """(name variant, township code, district code, lat, lon), longest names first."""
+    out = []
+    for code, t in geography.townships().iterrows():
+        base = re.sub(r"(街道|镇|乡)$", "", t["name"])
+        for variant in {t["name"], base} if len(base) >= 2 else {t["name"]}:
+            out.append((variant, code, t["district"], t.geometry.y, t.geometry.x))
+    return sorted(out, key=lambda r: -len(r[0]))
+
+
+def offline(address: str, district: str | None = None) -> Hit:
+    """The seat of the township named in `address` (within `district` if given)."""
+    for name, code, dcode, lat, lon in _gazetteer():
+        if name in address and (district is None or dcode == district):
+            t = geography.townships().loc[code]
+            return Hit(lat, lon, f"geocoded offline: seat of {t['name']} (approximate, a few km)")
+    raise InvalidInput(f"no coordinates, and the address {address!r} names no township of Jieyang; "
+                       "add 经度/纬度 or a 街道/镇/乡 name")
+
+
+class Geocoder:
+    """Configured geocoder with the offline gazetteer as fallback."""
+
+    def __init__(self, service: str = "offline", key: str = "", user_agent: str = "stationmap", timeout: float = 5):
+        self.service = service.lower()
+        self._online = None
+        if self.service != "offline":
+            if self.service not in SERVICE_DATUM:
+                raise InvalidInput(f"unknown geocoder {service!r}; use offline, nominatim or baidu")
+            cls = get_geocoder_for_service("baiduv3" if self.service == "baidu" else self.service)
+            kwargs = {"api_key": key} if self.service.startswith("baidu") else {"user_agent": user_agent}
+            self._online = cls(timeout=timeout, **kwargs)
+
+    def geocode(self, address: str, district: str | None = None) -> Hit:
+        if self._online is not None:
+            try:
+                loc = self._online.geocode(f"广东省揭阳市{address}")
+            except GeopyError:
+                loc = None  # no network or service refused: fall back to the gazetteer
+            if loc is not None:
+                lat, lon = datums.to_wgs84(loc.latitude, loc.longitude, SERVICE_DATUM[self.service])
+                if geography.in_jieyang(lat, lon):
+                    return Hit(lat, lon, f"geocoded by {self.service}")
+        return offline(address, district)

@@ -1,0 +1,389 @@
+"""Importing the union's station lists (CSV, XLSX, GeoJSON) and exporting every layer.
+
+Import reads the headers union spreadsheets really have (Chinese or English), validates every row
+through `model.make_station`, and reports all bad rows at once with their row numbers. If any row is
+bad nothing is written; re-importing the same file changes nothing.
+"""
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import geopandas as gpd
+import pandas as pd
+from geographiclib.geodesic import Geodesic
+
+from . import config, geography, vocab
+from .errors import ImportRejected, InvalidInput, StationmapError
+from .geocode import Geocoder
+from .hours import to_zh
+from .model import KIND_ZH, STATUS_ZH, Station, make_station, stable_id
+from .store import StationStore, to_frame
+
+DUPLICATE_RADIUS_M = 30.0
+MAX_ROWS = 20000
+
+# Column headers seen in union lists -> record keys. Matching ignores case, spaces and brackets.
+HEADERS: dict[str, tuple[str, ...]] = {
+    "id": ("id", "编号", "驿站编号", "站点编号", "stationid"),
+    "name": ("name", "驿站名称", "站点名称", "名称", "驿站名", "服务站点名称", "站点名", "stationname"),
+    "district": ("district", "所属县区", "县区", "区县", "所属区县", "所在县区", "县(市、区)", "所属县(市、区)", "districtname"),
+    "township": ("township", "所属镇街", "镇街", "镇(街道)", "所属镇(街道)", "街道", "乡镇", "townshipname"),
+    "address": ("address", "详细地址", "地址", "站点地址", "驿站地址"),
+    "lon": ("lon", "lng", "longitude", "经度", "x"),
+    "lat": ("lat", "latitude", "纬度", "y"),
+    "coords": ("坐标", "经纬度", "coordinates", "lnglat"),
+    "hours": ("hours", "openinghours", "opening_hours", "开放时间", "服务时间", "营业时间", "开放时段"),
+    "phone": ("phone", "tel", "telephone", "联系电话", "电话", "联系方式", "服务电话"),
+    "amenities": ("amenities", "服务设施", "设施", "配套设施", "服务项目", "服务内容", "功能"),
+    "kind": ("kind", "type", "类型", "驿站类型", "站点类型"),
+    "status": ("status", "状态", "运营状态"),
+    "host": ("host", "依托单位", "建设单位", "承建单位", "主办单位", "运营单位", "所在单位"),
+    "honours": ("honours", "honors", "荣誉", "所获荣誉"),
+    "year_opened": ("yearopened", "year_opened", "建成年份", "建成时间", "开放年份", "启用年份"),
+    "features": ("features", "智能功能", "智能化功能", "智能设备"),
+    "demo": ("demo", "示例数据", "示例"),
+    "location_source": ("locationsource", "location_source", "坐标来源"),
+    "_seq": ("序号", "no", "no.", "#"),
+}
+
+
+def _norm_header(text: Any) -> str:
+    return "".join(str(text).split()).lower().replace("（", "(").replace("）", ")")
+
+
+_HEADER_INDEX = {_norm_header(w): key for key, words in HEADERS.items() for w in words}
+
+
+# ---------------------------------------------------------------------------------------------
+# reading files into rows
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    number: int  # as the user sees it: spreadsheet/CSV line, or GeoJSON feature number
+    record: dict[str, Any]
+
+
+def read_rows(path: Path, sheet: str | None = None) -> tuple[list[Row], list[str]]:
+    """Rows of a CSV, XLSX or GeoJSON file as records with our keys; also the ignored column names."""
+    suffix = path.suffix.lower()
+    if suffix in (".geojson", ".json"):
+        return _read_geojson(path), []
+    if suffix == ".csv":
+        table = _read_csv(path)
+    elif suffix in (".xlsx", ".xlsm"):
+        table = _read_xlsx(path, sheet)
+    else:
+        raise InvalidInput(f"cannot import {path.name}: use a .csv, .xlsx or .geojson file")
+    return _table_rows(table)
+
+
+def _read_csv(path: Path) -> list[list[str]]:
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK by default
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise InvalidInput(f"{path.name} is neither UTF-8 nor GBK text; save it as 'CSV UTF-8' from Excel")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    return [[c.strip() for c in r] for r in csv.reader(_io.StringIO(text), dialect)]
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> list[list[Any]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged or mislabelled file
+        raise InvalidInput(f"{path.name} is not a readable .xlsx workbook ({exc.__class__.__name__})") from None
+    try:
+        if sheet is not None and sheet not in wb.sheetnames:
+            raise InvalidInput(f"no sheet {sheet!r} in {path.name}; sheets: {', '.join(wb.sheetnames)}")
+        ws = wb[sheet] if sheet else wb.worksheets[0]
+        return [["" if v is None else v for v in r] for r in ws.iter_rows(values_only=True)]
+    finally:
+        wb.close()
+
+
+def _table_rows(table: list[list[Any]]) -> tuple[list[Row], list[str]]:
+    """Find the header row (union sheets often have a title row above it) and map columns."""
+    for h, header in enumerate(table[:15]):
+        keys = [_HEADER_INDEX.get(_norm_header(c)) for c in header]
+        if "name" in keys and (("lat" in keys and "lon" in keys) or "coords" in keys or "address" in keys):
+            break
+    else:
+        raise InvalidInput("no header row found: the sheet needs a name column (驿站名称) and either "
+                           "经度 and 纬度 or 详细地址; known headers: " + ", ".join(w[1] if len(w) > 1 else w[0]
+                                                                           for k, w in HEADERS.items() if k != "_seq"))
+    ignored = [str(c) for c, k in zip(header, keys) if k is None and str(c).strip()]
+    rows = []
+    for i, values in enumerate(table[h + 1:], start=h + 2):
+        if len(rows) >= MAX_ROWS:
+            raise InvalidInput(f"more than {MAX_ROWS} rows; split the file")
+        if all(str(v).strip() == "" for v in values):
+            continue
+        rec = {k: v for k, v in zip(keys, values) if k and k != "_seq" and str(v).strip() != ""}
+        rows.append(Row(i, rec))
+    return rows, ignored
+
+
+def _read_geojson(path: Path) -> list[Row]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{path.name} is not valid GeoJSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
+        raise InvalidInput(f"{path.name} is not a GeoJSON FeatureCollection")
+    rows = []
+    for i, f in enumerate(data["features"], start=1):
+        props = (f or {}).get("properties") or {}
+        rec = {}
+        for k, v in props.items():
+            key = _HEADER_INDEX.get(_norm_header(k))
+            if key and key != "_seq" and v not in (None, ""):
+                rec[key] = v
+        geom = (f or {}).get("geometry")
+        if geom:
+            if geom.get("type") != "Point" or not isinstance(geom.get("coordinates"), list) or len(geom["coordinates"]) < 2:
+                rec["_error"] = f"geometry is a {geom.get('type')}, not a Point with coordinates"
+            else:
+                rec["lon"], rec["lat"] = geom["coordinates"][:2]
+        rows.append(Row(i, rec))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# importing
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class ImportResult:
+    added: list[Station] = field(default_factory=list)
+    updated: list[Station] = field(default_factory=list)
+    removed: list[Station] = field(default_factory=list)
+    unchanged: int = 0
+    approximate: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    written: bool = False
+
+    def summary(self) -> str:
+        head = "dry run, nothing written: would " if self.dry_run else ("" if self.written else "no change: ")
+        lines = [f"{head}add {len(self.added)}, update {len(self.updated)}, remove {len(self.removed)}, "
+                 f"keep {self.unchanged} unchanged"]
+        for label, items in (("add", self.added), ("update", self.updated), ("remove", self.removed)):
+            lines += [f"  {label}: {s.id} {s.name}" for s in items[:50]]
+        lines += [f"  approximate location (geocoded): {a}" for a in self.approximate]
+        if self.ignored_columns:
+            lines.append("  ignored columns: " + ", ".join(self.ignored_columns))
+        return "\n".join(lines)
+
+
+def _coords(rec: dict[str, Any]) -> None:
+    """Split a combined '经度,纬度' cell into lon/lat."""
+    if "coords" in rec and not ("lat" in rec and "lon" in rec):
+        cell = str(rec.pop("coords"))
+        parts = [p for p in cell.replace("，", ",").replace(" ", ",").split(",") if p]
+        if len(parts) != 2:
+            raise InvalidInput(f"coordinates cell {cell!r}: write 经度,纬度 such as 116.3728,23.5501")
+        rec["lon"], rec["lat"] = parts
+    rec.pop("coords", None)
+
+
+def parse_rows(rows: list[Row], crs: str, geocoder: Geocoder) -> tuple[list[tuple[int, Station]], list[tuple[int, str]], list[str]]:
+    """Validate rows into stations; every problem with its row number."""
+    stations, problems, approximate = [], [], []
+    for row in rows:
+        rec = dict(row.record)
+        try:
+            if "_error" in rec:
+                raise InvalidInput(rec["_error"])
+            _coords(rec)
+            given_district = geography.district_code(rec["district"]) if rec.get("district") else None
+            row_crs = crs
+            if "lat" not in rec and "lon" not in rec and rec.get("name"):
+                hit = geocoder.geocode(" ".join(str(rec.get(k, "")) for k in ("address", "township", "district", "name")),
+                                       given_district)
+                rec.update(lat=hit.lat, lon=hit.lon, location_source=hit.source)
+                row_crs = "wgs84"
+                approximate.append(f"row {row.number} {rec.get('name')}: {hit.source}")
+            station = make_station(rec, crs=row_crs)
+            if given_district and given_district != station.district:
+                names = geography.districts()["name"]
+                raise InvalidInput(f"所属县区 says {names[given_district]} but the point lies in "
+                                   f"{names[station.district]}: check the coordinates and --crs")
+            stations.append((row.number, station))
+        except StationmapError as exc:
+            problems.append((row.number, str(exc)))
+    return stations, problems, approximate
+
+
+def _distance_m(a: Station, b: Station) -> float:
+    return Geodesic.WGS84.Inverse(a.lat, a.lon, b.lat, b.lon)["s12"]
+
+
+def check_duplicates(new: list[tuple[int, Station]], existing: Iterable[Station]) -> list[tuple[int, str]]:
+    """Repeated ids, and the same name within 30 m of another station with a different id."""
+    problems = []
+    seen: dict[str, int] = {}
+    others = list(existing)
+    for number, s in new:
+        if s.id in seen:
+            problems.append((number, f"id {s.id} repeats row {seen[s.id]}"
+                             + ("" if s.id != stable_id(s.name, s.district) else
+                                " (same name in the same district: give each row its own 编号/id)")))
+            continue
+        seen[s.id] = number
+        for o in others:
+            if o.id != s.id and o.name == s.name and _distance_m(s, o) <= DUPLICATE_RADIUS_M:
+                problems.append((number, f"same name as station {o.id} only {_distance_m(s, o):.0f} m away: "
+                                         "a duplicate (give its id to update it)"))
+                break
+        others.append(s)
+    return problems
+
+
+def plan_import(old: list[Station], parsed: list[tuple[int, Station]], merge: bool) -> list[Station]:
+    """The registry after the import: the file alone, or the file merged over the old registry by id."""
+    if not merge:
+        return [s for _, s in parsed]
+    by_id = {s.id: s for s in old}
+    by_id.update({s.id: s for _, s in parsed})
+    return list(by_id.values())
+
+
+def import_file(store: StationStore, path: Path, crs: str = "wgs84", merge: bool = False,
+                dry_run: bool = False, sheet: str | None = None, geocoder: Geocoder | None = None) -> ImportResult:
+    """Validate `path` and replace (or, with merge, update) the registry. Raises ImportRejected on any bad row."""
+    settings = config.load_settings()
+    geocoder = geocoder or Geocoder(settings["geocoder"], settings["geocoder_key"], settings["geocoder_user_agent"])
+    rows, ignored = read_rows(Path(path), sheet)
+    if not rows:
+        raise ImportRejected([(None, f"{Path(path).name} has no station rows")])
+    parsed, problems, approximate = parse_rows(rows, crs, geocoder)
+    result = ImportResult(approximate=approximate, ignored_columns=ignored, dry_run=dry_run)
+
+    def change(old: list[Station]) -> list[Station]:
+        ids = {s.id for _, s in parsed}
+        existing = [s for s in old if s.id not in ids] if merge else []
+        found = sorted(problems + check_duplicates(parsed, existing), key=lambda p: p[0])
+        if found:
+            raise ImportRejected(found)
+        new = plan_import(old, parsed, merge)
+        before = {s.id: s for s in old}
+        after = {s.id: s for s in new}
+        result.added = [s for i, s in after.items() if i not in before]
+        result.updated = [s for i, s in after.items() if i in before and before[i] != s]
+        result.removed = [s for i, s in before.items() if i not in after]
+        result.unchanged = sum(1 for i, s in after.items() if before.get(i) == s)
+        return new
+
+    if dry_run:
+        change(store.all())
+    else:
+        result.written = store.update(change)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# exporting
+# ---------------------------------------------------------------------------------------------
+TABLE_COLUMNS = (("编号", "id"), ("驿站名称", "name"), ("类型", "kind"), ("状态", "status"),
+                 ("所属县区", "district"), ("所属镇街", "township"), ("详细地址", "address"),
+                 ("经度", "lon"), ("纬度", "lat"), ("开放时间", "hours"), ("联系电话", "phone"),
+                 ("服务设施", "amenities"), ("依托单位", "host"), ("荣誉", "honours"), ("建成年份", "year_opened"),
+                 ("智能功能", "features"), ("示例数据", "demo"), ("坐标来源", "location_source"))
+
+
+def station_properties(s: Station) -> dict[str, Any]:
+    """GeoJSON properties of a station: stored fields plus names for codes and display texts."""
+    rec = s.to_record()
+    rec.pop("lat"), rec.pop("lon")
+    rec["district_name"] = geography.districts()["name"].get(s.district, "")
+    rec["township_name"] = geography.township_areas()["name"].get(s.township, "")
+    rec["hours_zh"] = to_zh(s.hours)
+    return rec
+
+
+def station_table_row(s: Station) -> dict[str, Any]:
+    """One spreadsheet row in the union's own layout (Chinese headers and values); imports back unchanged."""
+    values = {
+        "id": s.id, "name": s.name, "kind": KIND_ZH[s.kind], "status": STATUS_ZH[s.status],
+        "district": geography.districts()["name"].get(s.district, ""),
+        "township": geography.township_areas()["name"].get(s.township, ""),
+        "address": s.address, "lon": s.lon, "lat": s.lat, "hours": to_zh(s.hours) if s.hours else "",
+        "phone": s.phone, "amenities": "、".join(vocab.AMENITY_BY_KEY[a].zh for a in s.amenities),
+        "host": s.host, "honours": "、".join(s.honours), "year_opened": s.year_opened or "",
+        "features": "、".join(vocab.FEATURE_BY_KEY[f].zh for f in s.features),
+        "demo": "是" if s.demo else "", "location_source": s.location_source,
+    }
+    return {zh: values[key] for zh, key in TABLE_COLUMNS}
+
+
+def stations_geojson(stations: list[Station]) -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": s.id, "geometry": {"type": "Point", "coordinates": [s.lon, s.lat]},
+         "properties": station_properties(s)} for s in stations]}
+
+
+def _layer_frame(store: StationStore, layer: str) -> gpd.GeoDataFrame | pd.DataFrame:
+    if layer == "districts":
+        return geography.districts().reset_index(drop=True)
+    if layer == "townships":
+        t = geography.townships().reset_index(drop=True)
+        t["district_name"] = t["district"].map(geography.districts()["name"])
+        return t
+    raise ValueError(layer)
+
+
+def export_layer(store: StationStore, layer: str, fmt: str, output: Path) -> int:
+    """Write a layer to `output` ('-' = stdout for text formats); returns the number of features."""
+    to_stdout = str(output) == "-"
+    if to_stdout and fmt in ("gpkg", "xlsx"):
+        raise InvalidInput(f"{fmt} is a binary format: give a file name with -o")
+    if layer == "stations":
+        stations = store.all()
+        n = len(stations)
+        if fmt == "geojson":
+            text = json.dumps(stations_geojson(stations), ensure_ascii=False, indent=1)
+        elif fmt in ("csv", "xlsx"):
+            frame = pd.DataFrame([station_table_row(s) for s in stations], columns=[c for c, _ in TABLE_COLUMNS])
+        else:
+            frame = to_frame(stations)
+    else:
+        frame = _layer_frame(store, layer)
+        n = len(frame)
+        if fmt == "geojson":
+            text = frame.to_json(ensure_ascii=False, drop_id=True)
+        elif fmt in ("csv", "xlsx"):
+            plain = pd.DataFrame(frame.drop(columns="geometry"))
+            if layer == "townships":
+                plain["seat_lon"], plain["seat_lat"] = frame.geometry.x, frame.geometry.y
+            frame = plain
+    if fmt in ("geojson",):
+        _write_text(output, text + "\n")
+    elif fmt == "csv":
+        _write_text(output, frame.to_csv(index=False), bom=not to_stdout)
+    elif fmt == "xlsx":
+        frame.to_excel(output, index=False, sheet_name=layer)
+    else:
+        Path(output).unlink(missing_ok=True)
+        frame.to_file(output, layer=layer, driver="GPKG", engine="pyogrio")
+    return n
+
+
+def _write_text(output: Path, text: str, bom: bool = False) -> None:
+    if str(output) == "-":
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8-sig" if bom else "utf-8")
