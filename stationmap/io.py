@@ -233,23 +233,23 @@ def _distance_m(a: Station, b: Station) -> float:
 
 
 def check_duplicates(new: list[tuple[int, Station]], existing: Iterable[Station]) -> list[tuple[int, str]]:
-    """Repeated ids, and the same name within 30 m of another station with a different id."""
+    """The same name within 30 m of another station (a duplicate), and ids given to two rows."""
     problems = []
-    seen: dict[str, int] = {}
-    others = list(existing)
+    seen: dict[str, tuple[int, Station]] = {}
+    others = [(None, s) for s in existing]
     for number, s in new:
-        if s.id in seen:
-            problems.append((number, f"id {s.id} repeats row {seen[s.id]}"
-                             + ("" if s.id != stable_id(s.name, s.district) else
-                                " (same name in the same district: give each row its own 编号/id)")))
-            continue
-        seen[s.id] = number
-        for o in others:
-            if o.id != s.id and o.name == s.name and _distance_m(s, o) <= DUPLICATE_RADIUS_M:
-                problems.append((number, f"same name as station {o.id} only {_distance_m(s, o):.0f} m away: "
-                                         "a duplicate (give its id to update it)"))
-                break
-        others.append(s)
+        twin = next(((n, o) for n, o in others + list(seen.values())
+                     if o.name == s.name and _distance_m(s, o) <= DUPLICATE_RADIUS_M and (n is not None or o.id != s.id)),
+                    None)
+        if twin:
+            where = f"row {twin[0]}" if twin[0] is not None else f"station {twin[1].id}"
+            problems.append((number, f"same name as {where}, only {_distance_m(s, twin[1]):.0f} m away: a duplicate"
+                             + (" (give its id to update it)" if twin[0] is None else "")))
+        elif s.id in seen:
+            problems.append((number, f"id {s.id} is also used by row {seen[s.id][0]}"
+                             + (" (same name in the same district: give each row its own 编号/id)"
+                                if s.id == stable_id(s.name, s.district) else "")))
+        seen.setdefault(s.id, (number, s))
     return problems
 
 

@@ -1,0 +1,221 @@
+"""Importing realistic union spreadsheets through the real `stationmap` command, good and broken."""
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+
+import coordTransform
+import pytest
+from geographiclib.geodesic import Geodesic
+from openpyxl import Workbook
+
+# True WGS-84 positions of a small union list (near real township seats, as a union's would be).
+TRUTH = [
+    ("榕华街道环卫工人驿站", "榕城区", "揭阳市榕城区榕华街道临江北路88号", 23.54672, 116.37051, "24小时", "厕所、饮水、充电、微波炉"),
+    ("渔湖邮政工会驿站", "榕城区", "揭阳市榕城区渔湖街道渔江路12号", 23.52361, 116.35122, "周一至周五 08:00-17:30 / 周末休息", "卫生间，饮用水,手机充电"),
+    ("曲溪加油站爱心驿站", "揭东区", "揭阳市揭东区曲溪街道206国道旁", 23.57201, 116.43309, "08:00-18:00", "厕所;热饭;药箱"),
+    ("棉湖镇工会驿站", "揭西县", "揭阳市揭西县棉湖镇新华路1号", 23.44150, 116.13911, "7:00-21:00", "饮水、休息、充电"),
+    ("惠城镇银行网点驿站", "惠来县", "揭阳市惠来县惠城镇东门路", 23.03911, 116.29102, "周一至周六 8:30-17:00，周日休息", "空调、饮用水、厕所、应急药品"),
+    ("流沙南街道智能化工会驿站", "普宁市", "揭阳市普宁市流沙南街道广达北路", 23.30452, 116.16811, "24小时", "微波炉、冰箱、AED、厕所、饮水、充电"),
+]
+HEADER = ["序号", "驿站名称", "所属县区", "详细地址", "经度", "纬度", "开放时间", "联系电话", "服务设施"]
+
+
+def run(*args, data_dir):
+    proc = subprocess.run([sys.executable, "-m", "stationmap.cli", *map(str, args), "--data-dir", str(data_dir)],
+                          capture_output=True, text=True, timeout=120)
+    return proc
+
+
+def digest(data_dir):
+    return hashlib.sha256((data_dir / "stations.gpkg").read_bytes()).hexdigest()
+
+
+def exported(data_dir, tmp_path):
+    out = tmp_path / "out.geojson"
+    assert run("export", "--format", "geojson", "-o", out, data_dir=data_dir).returncode == 0
+    return {f["properties"]["name"]: f for f in json.loads(out.read_text(encoding="utf-8"))["features"]}
+
+
+def write_xlsx(path, rows, title=True):
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "驿站名单"
+    if title:
+        ws.append(["揭阳市户外劳动者服务站点（工会驿站）名单"])  # title row above the header, as unions do
+    ws.append(HEADER)
+    for r in rows:
+        ws.append(r)
+    wb.save(path)
+
+
+def gcj_rows():
+    rows = []
+    for i, (name, district, addr, lat, lon, hours, amen) in enumerate(TRUTH, start=1):
+        glon, glat = coordTransform.wgs84_to_gcj02(lon, lat)  # independent forward implementation
+        rows.append([i, name, district, addr, round(glon, 7), round(glat, 7), hours, "0663-8221234", amen])
+    return rows
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    d = tmp_path / "registry"
+    assert run("export", "-o", tmp_path / "init.geojson", data_dir=d).returncode == 0  # starts with the sample
+    return d
+
+
+def test_gcj02_spreadsheet_imports_to_within_half_a_metre(tmp_path, data_dir):
+    xlsx = tmp_path / "union_gcj02.xlsx"
+    write_xlsx(xlsx, gcj_rows())
+    proc = run("import", xlsx, "--crs", "gcj02", data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "add 6" in proc.stdout and "remove 135" in proc.stdout  # the union's list replaces the sample
+    got = exported(data_dir, tmp_path)
+    assert len(got) == len(TRUTH)
+    for name, district, _, lat, lon, *_ in TRUTH:
+        glon, glat = got[name]["geometry"]["coordinates"]
+        assert Geodesic.WGS84.Inverse(lat, lon, glat, glon)["s12"] < 0.5, name
+        assert got[name]["properties"]["district_name"] == district
+        assert got[name]["properties"]["demo"] is False
+    assert got["渔湖邮政工会驿站"]["properties"]["hours"] == "Mo-Fr 08:00-17:30; Sa,Su off"
+    assert set(got["曲溪加油站爱心驿站"]["properties"]["amenities"]) == {"toilet", "microwave", "first_aid"}
+
+
+def test_without_crs_the_same_file_lands_550_m_off(tmp_path, data_dir):
+    """The datum matters: the GCJ-02 file read as WGS-84 puts every station half a kilometre away."""
+    xlsx = tmp_path / "union_gcj02.xlsx"
+    write_xlsx(xlsx, gcj_rows())
+    assert run("import", xlsx, data_dir=data_dir).returncode == 0
+    got = exported(data_dir, tmp_path)
+    name, _, _, lat, lon, *_ = TRUTH[0]
+    glon, glat = got[name]["geometry"]["coordinates"]
+    assert 500 < Geodesic.WGS84.Inverse(lat, lon, glat, glon)["s12"] < 620
+
+
+def test_reimporting_the_same_file_changes_nothing(tmp_path, data_dir):
+    xlsx = tmp_path / "union.xlsx"
+    write_xlsx(xlsx, gcj_rows())
+    assert run("import", xlsx, "--crs", "gcj02", data_dir=data_dir).returncode == 0
+    before = digest(data_dir)
+    proc = run("import", xlsx, "--crs", "gcj02", data_dir=data_dir)
+    assert proc.returncode == 0 and "no change" in proc.stdout
+    assert digest(data_dir) == before
+
+
+def test_bd09_gbk_csv_with_english_headers(tmp_path, data_dir):
+    path = tmp_path / "baidu.csv"
+    with open(path, "w", encoding="gb18030", newline="") as fh:  # Excel's default CSV in China
+        w = csv.writer(fh)
+        w.writerow(["No", "Name", "District", "Address", "Longitude", "Latitude", "Opening hours", "Phone", "Amenities"])
+        for i, (name, district, addr, lat, lon, hours, amen) in enumerate(TRUTH, start=1):
+            blon, blat = coordTransform.wgs84_to_bd09(lon, lat)
+            w.writerow([i, name, district, addr, blon, blat, hours, "12351", amen])
+    proc = run("import", path, "--crs", "bd09", data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr
+    got = exported(data_dir, tmp_path)
+    for name, _, _, lat, lon, *_ in TRUTH:
+        glon, glat = got[name]["geometry"]["coordinates"]
+        assert Geodesic.WGS84.Inverse(lat, lon, glat, glon)["s12"] < 0.5, name
+
+
+def test_geojson_import_and_merge_keeps_the_registry(tmp_path, data_dir):
+    path = tmp_path / "new.geojson"
+    name, district, addr, lat, lon, hours, amen = TRUTH[3]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+         "properties": {"驿站名称": name, "详细地址": addr, "开放时间": hours, "服务设施": amen}}]},
+        ensure_ascii=False), encoding="utf-8")
+    proc = run("import", path, "--merge", data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "add 1, update 0, remove 0, keep 135" in proc.stdout
+    assert len(exported(data_dir, tmp_path)) == 136
+
+
+def test_rows_without_coordinates_are_geocoded_offline_and_marked(tmp_path, data_dir):
+    rows = [[1, "流沙东临时驿站", "普宁市", "普宁市流沙东街道某路", "", "", "24小时", "", "饮水"]]
+    xlsx = tmp_path / "noxy.xlsx"
+    write_xlsx(xlsx, rows)
+    proc = run("import", xlsx, "--merge", data_dir=data_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "approximate location" in proc.stdout
+    f = exported(data_dir, tmp_path)["流沙东临时驿站"]
+    seat = {t["properties"]["name"]: t["geometry"]["coordinates"]
+            for t in json.loads(open("geodata/townships.geojson", encoding="utf-8").read())["features"]}["流沙东街道"]
+    assert f["geometry"]["coordinates"] == pytest.approx(seat, abs=1e-6)
+    assert f["properties"]["township_name"] == "流沙东街道"
+    assert "geocoded offline" in f["properties"]["location_source"]
+
+
+def test_broken_spreadsheet_is_refused_row_by_row_and_nothing_changes(tmp_path, data_dir):
+    good = gcj_rows()
+    rows = [
+        good[0],
+        [2, "", "榕城区", "无名", 116.37, 23.55, "24小时", "", "厕所"],                     # row 4: no name
+        [3, "上海驿站", "", "上海", 121.47, 31.23, "24小时", "", "厕所"],                    # row 5: outside
+        [4, "颠倒驿站", "", "", 23.5501, 116.3728, "24小时", "", "厕所"],                    # row 6: swapped
+        [5, good[0][1], "榕城区", "", good[0][4] + 0.0001, good[0][5], "24小时", "", ""],   # row 7: duplicate ~10 m
+        [6, "按摩驿站", "", "", 116.36, 23.54, "24小时", "", "厕所、按摩椅"],                 # row 8: unknown amenity
+        [7, "随缘驿站", "", "", 116.36, 23.53, "看心情", "", "厕所"],                        # row 9: unreadable hours
+        [8, "错区驿站", "普宁市", "", 116.36, 23.52, "24小时", "", "厕所"],                   # row 10: district mismatch
+    ]
+    xlsx = tmp_path / "broken.xlsx"
+    write_xlsx(xlsx, rows)
+    before = digest(data_dir)
+    for extra in ([], ["--dry-run"], ["--merge"]):
+        proc = run("import", xlsx, "--crs", "gcj02", *extra, data_dir=data_dir)
+        assert proc.returncode == 1
+        err = proc.stderr
+        assert "Traceback" not in err
+        for row, reason in [(4, "no name"), (5, "outside Jieyang"), (6, "swapped"), (7, "same name as row 3, only 10 m away"),
+                            (8, "unknown amenity '按摩椅'"), (9, "unreadable opening hours"), (10, "所属县区 says 普宁市")]:
+            assert f"row {row}: " in err and reason in err.split(f"row {row}: ")[1].split("\n")[0], (row, err)
+        assert "row 3:" not in err
+        assert digest(data_dir) == before
+
+
+def test_dry_run_reports_and_writes_nothing(tmp_path, data_dir):
+    xlsx = tmp_path / "union.xlsx"
+    write_xlsx(xlsx, gcj_rows())
+    before = digest(data_dir)
+    proc = run("import", xlsx, "--crs", "gcj02", "--dry-run", data_dir=data_dir)
+    assert proc.returncode == 0 and "dry run, nothing written: would add 6" in proc.stdout
+    assert digest(data_dir) == before
+
+
+@pytest.mark.parametrize("content,suffix,message", [
+    (b"not a workbook", ".xlsx", "not a readable .xlsx"),
+    (b"{\"type\": \"Feature\"}", ".geojson", "not a GeoJSON FeatureCollection"),
+    ("名称,备注\n甲,乙\n".encode(), ".csv", "no header row found"),
+    (b"a,b", ".txt", "use a .csv, .xlsx or .geojson"),
+])
+def test_unreadable_files_get_a_clear_message(tmp_path, data_dir, content, suffix, message):
+    path = tmp_path / f"bad{suffix}"
+    path.write_bytes(content)
+    before = digest(data_dir)
+    proc = run("import", path, data_dir=data_dir)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert digest(data_dir) == before
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "geojson", "gpkg"])
+def test_export_then_import_round_trips(tmp_path, data_dir, fmt):
+    out = tmp_path / f"all.{fmt}"
+    assert run("export", "--format", fmt, "-o", out, data_dir=data_dir).returncode == 0
+    if fmt == "gpkg":
+        import pyogrio
+        assert len(pyogrio.read_dataframe(out)) == 135
+        return
+    before = digest(data_dir)
+    proc = run("import", out, data_dir=data_dir)
+    assert proc.returncode == 0 and "no change" in proc.stdout, proc.stdout + proc.stderr
+    assert digest(data_dir) == before
+
+
+def test_export_layers(tmp_path, data_dir):
+    for layer, n in (("townships", 87), ("districts", 5)):
+        out = tmp_path / f"{layer}.geojson"
+        assert run("export", "--layer", layer, "--format", "geojson", "-o", out, data_dir=data_dir).returncode == 0
+        feats = json.loads(out.read_text(encoding="utf-8"))["features"]
+        assert len(feats) == n
+    assert {"code", "name", "district", "seat_source"} <= set(feats[0]["properties"]) or layer == "districts"
