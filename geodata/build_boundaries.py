@@ -8,6 +8,7 @@ Run: python geodata/build_boundaries.py
 from __future__ import annotations
 
 import json
+import sys
 import re
 from importlib import resources
 from pathlib import Path
@@ -18,7 +19,7 @@ from shapely.geometry import mapping, shape
 from stationmap.datums import geometry_to_wgs84
 from stationmap.geography import AREA_CRS
 
-OUT = Path(__file__).resolve().parent
+OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent  # optional output dir
 CITY = ("445200", "揭阳市", "Jieyang", 5577814)
 DISTRICTS = (
     ("445202", "榕城区", "Rongcheng", 931868),

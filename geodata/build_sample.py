@@ -11,6 +11,7 @@ Run after build_townships.py: python geodata/build_sample.py
 from __future__ import annotations
 
 import json
+import sys
 import math
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from shapely.geometry import Point
 from stationmap import geography
 from stationmap.model import make_station
 
-OUT = Path(__file__).resolve().parent / "sample_stations.geojson"
+OUT = (Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent) / "sample_stations.geojson"
 SEED = 20241
 N_OUTDOOR, N_SMART = 119, 16
 # Smart stations per urban core: (township code of the core, count).

@@ -11,6 +11,7 @@ Run after build_boundaries.py: python geodata/build_townships.py
 from __future__ import annotations
 
 import json
+import sys
 import math
 import re
 from importlib import resources
@@ -22,7 +23,7 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import Point, mapping
 
-OUT = Path(__file__).resolve().parent
+OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent  # optional output dir
 from stationmap.geography import AREA_CRS, METRIC_CRS
 SUFFIX = re.compile(r"(街道|镇|乡)$")
 VARIANTS = str.maketrans({"砲": "炮", "炮": "砲", "岐": "歧", "歧": "岐"})

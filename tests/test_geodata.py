@@ -128,3 +128,15 @@ def test_smart_stations_are_in_urban_cores(sample):
     for f in sample:
         if f["properties"]["kind"] == "smart":
             assert "街道" in f["properties"]["name"] or "惠城镇" in f["properties"]["name"]
+
+
+def test_geodata_rebuilds_byte_for_byte_from_its_sources(tmp_path):
+    """The build scripts, run on the registry packages, reproduce every shipped geodata file."""
+    import subprocess
+    import sys
+    for script in ("build_boundaries.py", "build_townships.py", "build_sample.py"):
+        proc = subprocess.run([sys.executable, str(GEODATA_DIR / script), str(tmp_path)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    for name in ("city.geojson", "districts.geojson", "townships.geojson", "township_areas.geojson",
+                 "sample_stations.geojson"):
+        assert (tmp_path / name).read_bytes() == (GEODATA_DIR / name).read_bytes(), name
