@@ -33,6 +33,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("geocoder", "offline", "Geocoder for rows without coordinates: offline, nominatim or baidu."),
     Setting("geocoder_key", "", "API key for the online geocoder (baidu)."),
     Setting("geocoder_user_agent", "stationmap", "User agent sent to Nominatim."),
+    Setting("geocoder_url", "", "Base URL of a self-hosted Nominatim (e.g. http://10.0.0.5:8080); empty: the service's own."),
     Setting("basemap", "osm", "Default basemap: osm, amap or tianditu."),
     Setting("tianditu_key", "", "Tianditu (天地图) browser key; without it the Tianditu basemap is refused."),
     Setting("cors_origins", (), "Origins allowed to call the API from a browser (comma separated).", _csv),

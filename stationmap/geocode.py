@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from geopy.exc import GeopyError
 from geopy.geocoders import get_geocoder_for_service
@@ -51,7 +52,8 @@ def offline(address: str, district: str | None = None) -> Hit:
 class Geocoder:
     """Configured geocoder with the offline gazetteer as fallback."""
 
-    def __init__(self, service: str = "offline", key: str = "", user_agent: str = "stationmap", timeout: float = 5):
+    def __init__(self, service: str = "offline", key: str = "", user_agent: str = "stationmap", url: str = "",
+                 timeout: float = 5):
         self.service = service.lower()
         self._online = None
         if self.service != "offline":
@@ -59,6 +61,9 @@ class Geocoder:
                 raise InvalidInput(f"unknown geocoder {service!r}; use offline, nominatim or baidu")
             cls = get_geocoder_for_service("baiduv3" if self.service == "baidu" else self.service)
             kwargs = {"api_key": key} if self.service.startswith("baidu") else {"user_agent": user_agent}
+            if url and self.service == "nominatim":
+                parts = urlsplit(url)
+                kwargs.update(scheme=parts.scheme or "https", domain=parts.netloc + parts.path.rstrip("/"))
             self._online = cls(timeout=timeout, **kwargs)
 
     def geocode(self, address: str, district: str | None = None) -> Hit:
@@ -72,3 +77,8 @@ class Geocoder:
                 if geography.in_jieyang(lat, lon):
                     return Hit(lat, lon, f"geocoded by {self.service}")
         return offline(address, district)
+
+
+def from_settings(settings: dict) -> Geocoder:
+    return Geocoder(settings["geocoder"], settings["geocoder_key"], settings["geocoder_user_agent"],
+                    settings["geocoder_url"])

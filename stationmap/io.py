@@ -18,7 +18,7 @@ import geopandas as gpd
 import pandas as pd
 from geographiclib.geodesic import Geodesic
 
-from . import config, geography, vocab
+from . import config, geocode, geography, vocab
 from .errors import ImportRejected, InvalidInput, StationmapError
 from .geocode import Geocoder
 from .hours import to_zh
@@ -265,8 +265,7 @@ def plan_import(old: list[Station], parsed: list[tuple[int, Station]], merge: bo
 def import_file(store: StationStore, path: Path, crs: str = "wgs84", merge: bool = False,
                 dry_run: bool = False, sheet: str | None = None, geocoder: Geocoder | None = None) -> ImportResult:
     """Validate `path` and replace (or, with merge, update) the registry. Raises ImportRejected on any bad row."""
-    settings = config.load_settings()
-    geocoder = geocoder or Geocoder(settings["geocoder"], settings["geocoder_key"], settings["geocoder_user_agent"])
+    geocoder = geocoder or geocode.from_settings(config.load_settings())
     rows, ignored = read_rows(Path(path), sheet)
     if not rows:
         raise ImportRejected([(None, f"{Path(path).name} has no station rows")])

@@ -219,3 +219,34 @@ def test_export_layers(tmp_path, data_dir):
         feats = json.loads(out.read_text(encoding="utf-8"))["features"]
         assert len(feats) == n
     assert {"code", "name", "district", "seat_source"} <= set(feats[0]["properties"]) or layer == "districts"
+
+
+def test_exported_sample_lies_inside_what_each_station_claims(tmp_path, data_dir):
+    from shapely.geometry import Point, shape
+    geo = {n: json.loads(open(f"geodata/{n}.geojson", encoding="utf-8").read())["features"]
+           for n in ("city", "districts", "township_areas")}
+    city = shape(geo["city"][0]["geometry"])
+    districts = {f["properties"]["adcode"]: shape(f["geometry"]) for f in geo["districts"]}
+    cells = {f["properties"]["code"]: shape(f["geometry"]) for f in geo["township_areas"]}
+    feats = list(exported(data_dir, tmp_path).values())
+    assert len(feats) == 135
+    assert sum(f["properties"]["kind"] == "smart" for f in feats) == 16
+    for f in feats:
+        p = Point(f["geometry"]["coordinates"])
+        assert city.contains(p)
+        assert districts[f["properties"]["district"]].contains(p)
+        assert cells[f["properties"]["township"]].covers(p)
+        assert f["properties"]["township"].startswith(f["properties"]["district"])
+
+
+def test_exported_townships_have_seats_in_their_districts_and_sources(tmp_path, data_dir):
+    from shapely.geometry import shape
+    out = tmp_path / "t.geojson"
+    assert run("export", "--layer", "townships", "--format", "geojson", "-o", out, data_dir=data_dir).returncode == 0
+    feats = json.loads(out.read_text(encoding="utf-8"))["features"]
+    districts = {f["properties"]["adcode"]: shape(f["geometry"])
+                 for f in json.loads(open("geodata/districts.geojson", encoding="utf-8").read())["features"]}
+    assert len(feats) == 87
+    for f in feats:
+        assert districts[f["properties"]["district"]].contains(shape(f["geometry"]))
+        assert f["properties"]["seat_source"] and len(f["properties"]["code"]) == 9 and f["properties"]["name"]

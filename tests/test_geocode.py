@@ -1,0 +1,68 @@
+"""Geocoding rows without coordinates: a Nominatim server on loopback, and the offline fallback."""
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from stationmap import geography
+from stationmap.errors import InvalidInput
+from stationmap.geocode import Geocoder, offline
+
+ANSWER = (23.5432, 116.3611)  # what our Nominatim answers, WGS-84
+
+
+class NominatimHandler(BaseHTTPRequestHandler):
+    """Speaks the part of Nominatim's /search API that geopy uses."""
+    queries: list = []
+
+    def do_GET(self):
+        q = parse_qs(urlsplit(self.path).query)
+        NominatimHandler.queries.append(q.get("q", [""])[0])
+        body = json.dumps([{"lat": str(ANSWER[0]), "lon": str(ANSWER[1]), "display_name": "揭阳市 测试",
+                            "place_id": 1}]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def nominatim():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NominatimHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_configured_nominatim_answers(nominatim):
+    hit = Geocoder("nominatim", url=nominatim).geocode("榕华街道临江北路88号")
+    assert (hit.lat, hit.lon) == ANSWER and hit.source == "geocoded by nominatim"
+    assert "广东省揭阳市榕华街道临江北路88号" in NominatimHandler.queries
+
+
+def test_unreachable_geocoder_falls_back_to_the_gazetteer(nominatim):
+    dead = nominatim.rsplit(":", 1)[0] + ":9"  # discard port on loopback: connection refused
+    hit = Geocoder("nominatim", url=dead, timeout=2).geocode("普宁市梅塘镇某村")
+    seat = geography.townships().loc["445281121"].geometry
+    assert (hit.lat, hit.lon) == (seat.y, seat.x) and "approximate" in hit.source
+
+
+def test_gazetteer_prefers_the_longest_name_and_respects_the_district():
+    assert "流沙东街道" in offline("普宁市流沙东街道").source
+    with pytest.raises(InvalidInput, match="names no township"):
+        offline("榕城区某路")  # a district alone is too vague to place a station
+    with pytest.raises(InvalidInput, match="names no township"):
+        offline("棉湖镇", district="445281")  # 棉湖镇 is in 揭西县, not 普宁市
+
+
+def test_unknown_geocoder_is_refused():
+    with pytest.raises(InvalidInput, match="unknown geocoder"):
+        Geocoder("google")
