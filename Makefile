@@ -44,9 +44,11 @@ $(VENDOR)/.installed: web/package.json web/package-lock.json
 	touch $@
 
 # Debian's Chromium for the end-to-end tests (Playwright drives /usr/bin/chromium; it cannot
-# download its own browser here). CI runs as root on a fresh machine.
+# download its own browser here), and a small CJK font so that screenshots show the Chinese text.
+# CI runs as root on a fresh machine.
 browser:
-	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }
+	@test -x /usr/bin/chromium && fc-list :lang=zh | grep -q . || { apt-get update && \
+	  apt-get install -y --no-install-recommends chromium fonts-wqy-microhei; }
 
 # Rebuild every file in geodata/ from its registry sources (see geodata/SOURCES.md).
 geodata: setup-dev

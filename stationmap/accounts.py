@@ -251,6 +251,12 @@ class Accounts:
                 raise NotFound(f"{name!r} has no token {token_id!r}")
         return n
 
+    def revoke_token(self, token: str) -> bool:
+        """Revoke a token given as such (a logout); False if it is unknown or already revoked."""
+        with self._db() as con, transaction(con):
+            return con.execute("UPDATE tokens SET revoked_utc = ? WHERE hash = ? AND revoked_utc IS NULL",
+                               (iso_utc(utc_now()), _token_hash(token))).rowcount > 0
+
     def authenticate(self, token: str | None) -> User:
         """The user a bearer token belongs to; Unauthorized if missing, unknown, expired, revoked or disabled."""
         if not token:

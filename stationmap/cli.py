@@ -70,6 +70,462 @@ def import_cmd(file: Path, crs: str, merge: bool, dry_run: bool, sheet: str | No
     click.echo(result.summary())
 
 
+# -- accounts, devices, usage, audit (issue 6) -------------------------------------------------
+def _data_dir(store: StationStore) -> Path:
+    return Path(getattr(store, "path")).parent
+
+
+def _read_password() -> str:
+    """Prompt twice on a terminal; read one line from standard input otherwise (scripts)."""
+    if sys.stdin.isatty():
+        return click.prompt("password (at least 10 characters)", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None or str(output) == "-":
+        click.echo(text, nl=not text.endswith("\n"))
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@cli.group("user")
+def user_group() -> None:
+    """Accounts that may edit stations: admins (whole city) and district editors."""
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "editor"]), required=True)
+@click.option("--district", default=None, help="The editor's district: name or adcode (e.g. 普宁市 or 445281).")
+@click.option("--password", "with_password", is_flag=True,
+              help="Set a password for the admin page (prompted; read from standard input when piped).")
+@with_store
+def user_add(name: str, role: str, district: str | None, with_password: bool, store: StationStore) -> None:
+    """Create an account."""
+    from .accounts import open_accounts
+
+    user = open_accounts(_data_dir(store)).add_user(name, role, district, _read_password() if with_password else None)
+    click.echo(f"added {user.role} {user.name}" + (f" for district {user.district}" if user.district else ""))
+
+
+@user_group.command("password")
+@click.argument("name")
+@with_store
+def user_password(name: str, store: StationStore) -> None:
+    """Set or change an account's password (prompted; read from standard input when piped)."""
+    from .accounts import open_accounts
+
+    open_accounts(_data_dir(store)).set_password(name, _read_password())
+    click.echo(f"password set for {name}")
+
+
+@user_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_store
+def user_list(as_json: bool, store: StationStore) -> None:
+    """Accounts with their role, district and active tokens (never a secret)."""
+    import json
+
+    from .accounts import open_accounts
+
+    accounts = open_accounts(_data_dir(store))
+    rows = []
+    for u in accounts.users():
+        toks = [t for t in accounts.tokens(u.name) if t.state() == "active"]
+        rows.append({"name": u.name, "role": u.role, "district": u.district, "created_utc": u.created_utc,
+                     "disabled": u.disabled, "active_tokens": [t.id for t in toks]})
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['name']}\t{r['role']}\t{r['district'] or '全市'}\t{'disabled' if r['disabled'] else 'active'}"
+                   f"\ttokens: {', '.join(r['active_tokens']) or '-'}")
+
+
+@user_group.command("token")
+@click.argument("name")
+@click.option("--label", default="", help="What the token is for (shown in lists).")
+@click.option("--expires-days", type=click.IntRange(min=1), default=None, help="Expire after this many days.")
+@with_store
+def user_token(name: str, label: str, expires_days: int | None, store: StationStore) -> None:
+    """Issue an API token; it is printed once, and only its hash is kept."""
+    from datetime import timedelta
+
+    from .accounts import open_accounts
+
+    ttl = timedelta(days=expires_days) if expires_days else None
+    token, info = open_accounts(_data_dir(store)).issue_token(name, label, ttl)
+    click.echo(token)
+    click.echo(f"token {info.id} for {name}" + (f", expires {info.expires_utc}" if info.expires_utc else "")
+               + ": copy it now, it is not shown again", err=True)
+
+
+@user_group.command("tokens")
+@click.argument("name", required=False)
+@with_store
+def user_tokens(name: str | None, store: StationStore) -> None:
+    """List tokens (id, owner, state, dates), never the tokens themselves."""
+    from .accounts import open_accounts
+
+    for t in open_accounts(_data_dir(store)).tokens(name):
+        click.echo(f"{t.id}\t{t.user}\t{t.state()}\t{t.label}\tcreated {t.created_utc}\tlast used {t.last_used_utc or '-'}")
+
+
+@user_group.command("revoke")
+@click.argument("name")
+@click.option("--token", "token_id", default=None, help="Revoke only this token id (default: all of NAME's tokens).")
+@with_store
+def user_revoke(name: str, token_id: str | None, store: StationStore) -> None:
+    """Revoke one or all API tokens of an account."""
+    from .accounts import open_accounts
+
+    n = open_accounts(_data_dir(store)).revoke(name, token_id)
+    click.echo(f"revoked {n} token(s) of {name}")
+
+
+@user_group.command("disable")
+@click.argument("name")
+@with_store
+def user_disable(name: str, store: StationStore) -> None:
+    """Disable an account and revoke all its tokens."""
+    from .accounts import open_accounts
+
+    n = open_accounts(_data_dir(store)).disable_user(name)
+    click.echo(f"disabled {name}; revoked {n} token(s)")
+
+
+@cli.group("device")
+def device_group() -> None:
+    """Device keys of smart stations (they sign telemetry reports)."""
+
+
+@device_group.command("token")
+@click.argument("station_id")
+@with_store
+def device_token(station_id: str, store: StationStore) -> None:
+    """Issue (or replace) a smart station's device key; printed once."""
+    from .accounts import open_accounts
+
+    key = open_accounts(_data_dir(store)).issue_device_key(store.get(station_id))
+    click.echo(key)
+    click.echo(f"device key for {station_id}: put it on the device now, it is not shown again; "
+               "an older key of this station no longer works", err=True)
+
+
+@device_group.command("revoke")
+@click.argument("station_id")
+@with_store
+def device_revoke(station_id: str, store: StationStore) -> None:
+    from .accounts import open_accounts
+
+    ok = open_accounts(_data_dir(store)).revoke_device(station_id)
+    click.echo(f"revoked the device key of {station_id}" if ok else f"{station_id} had no active device key")
+
+
+@device_group.command("list")
+@with_store
+def device_list(store: StationStore) -> None:
+    from .accounts import open_accounts
+
+    for d in open_accounts(_data_dir(store)).devices():
+        click.echo(f"{d['station_id']}\t{'revoked' if d['revoked_utc'] else 'active'}\tissued {d['created_utc']}")
+
+
+@cli.command("usage")
+@click.option("--by", type=click.Choice(["station", "district", "day", "week"]), default="station", show_default=True)
+@click.option("--since", default=None, help="First day (Asia/Shanghai), e.g. 2025-06-01.")
+@click.option("--until", default=None, help="Day after the last one (exclusive).")
+@click.option("--district", default=None, help="Only this district (name or adcode).")
+@click.option("--json", "as_json", is_flag=True)
+@with_store
+def usage_cmd(by: str, since: str | None, until: str | None, district: str | None, as_json: bool,
+              store: StationStore) -> None:
+    """Visits reported by smart stations, per station, district, day or week (Asia/Shanghai)."""
+    import json
+
+    from .telemetry import open_telemetry
+    from .usage import visits
+
+    rows = visits(open_telemetry(_data_dir(store)), store, by, since, until, district)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        label = {"station": lambda: f"{r['station']} {r['name']}", "district": lambda: f"{r['district']} {r['district_name']}",
+                 "day": lambda: r["day"], "week": lambda: f"{r['week']} ({r['monday']})"}[by]()
+        click.echo(f"{label}\t{r['visits']} visits\t{r['reports']} reports")
+    click.echo(f"total\t{sum(r['visits'] for r in rows)} visits", err=True)
+
+
+@cli.command("audit")
+@click.option("--station", default=None, help="Only this station id.")
+@click.option("--actor", default=None, help="Only changes by this user.")
+@click.option("--since", default=None, help="Only changes from this UTC time on (e.g. 2025-06-01).")
+@click.option("--limit", type=click.IntRange(min=1), default=None)
+@click.option("--json", "as_json", is_flag=True, help="JSON (before and after as objects).")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV (before and after as JSON text).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File (default: stdout).")
+@with_store
+def audit_cmd(station: str | None, actor: str | None, since: str | None, limit: int | None, as_json: bool,
+              as_csv: bool, output: Path | None, store: StationStore) -> None:
+    """The audit log of station changes, newest first: who, when, what before and after."""
+    import json
+
+    from .audit import csv_text, open_audit, reconcile
+
+    if as_json and as_csv:
+        raise click.UsageError("--json or --csv, not both")
+    reconcile(store)
+    entries = open_audit(_data_dir(store)).entries(station, actor, since, limit)
+    if as_json:
+        _emit(json.dumps([e.to_json() for e in entries], ensure_ascii=False, indent=2), output)
+    elif as_csv:
+        _emit(csv_text(entries), output)
+    else:
+        _emit("\n".join(f"{e.at_local}\t{e.actor}\t{e.action}\t{e.op}\t{e.station_id}\t"
+                        + (" ".join(e.changed) if e.op == "update" else "")
+                        for e in entries), output)
+    if output is not None and str(output) != "-":
+        click.echo(f"wrote {len(entries)} audit entries to {output}", err=True)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--basemap", type=click.Choice(["osm", "amap", "tianditu"]), default=None,
+              help="Default basemap (else $STATIONMAP_BASEMAP or osm).")
+@click.option("--get", "get_path", default=None, help="GET one path in-process, print the body, exit 1 unless 200.")
+@with_store
+def serve_cmd(host: str, port: int, basemap: str | None, get_path: str | None, store: StationStore) -> None:
+    """Serve the map and the API (development server; production: gunicorn 'web:create_app()')."""
+    from web import create_app
+
+    app = create_app({"data_dir": str(store.path.parent), "basemap": basemap})  # type: ignore[attr-defined]
+    if get_path:
+        resp = app.test_client().get(get_path)
+        click.echo(resp.get_data(as_text=True))
+        sys.exit(int(resp.status_code != 200))
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    click.echo(f"揭阳工会驿站地图 Jieyang union station map: open http://{shown}:{port}/map   (Ctrl+C to stop)")
+    click.echo(f"  planner http://{shown}:{port}/planner · API http://{shown}:{port}/api/openapi.json"
+               f" · OGC API http://{shown}:{port}/ogcapi")
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True)
+
+
+@cli.command("render")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory to write the static site into (created if missing).")
+@click.option("--basemap", type=click.Choice(["osm", "amap", "tianditu"]), default=None, help="Basemap of the pages.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="Initial language (switchable on the page).")
+@with_store
+def render_cmd(out_dir: Path, basemap: str | None, lang: str | None, store: StationStore) -> None:
+    """Write a self-contained static map site (index.html + assets + GeoJSON) that needs no Python to host."""
+    from .render import render_site
+
+    files = render_site(out_dir, {"data_dir": str(store.path.parent)}, basemap=basemap, lang=lang)  # type: ignore[attr-defined]
+    click.echo(f"wrote {len(files)} files to {out_dir}; open {out_dir / 'index.html'} or copy the folder to any web server")
+
+
+# -- query engine: nearest, coverage, gaps, suggest (issue 4) ---------------------------------
+def _reach_options(fn):
+    """--reach-m | --minutes/--mode, --min-stations, --demand: the reach every planning command takes."""
+    options = [
+        click.option("--reach-m", type=float, default=None, help="Reach in straight-line metres (0 < M <= 50000)."),
+        click.option("--minutes", type=float, default=None, help="Reach in minutes of travel (default 15, with --mode)."),
+        click.option("--mode", default=None, help="Travel mode for --minutes: walk (default), ebike or car."),
+        click.option("--min-stations", default="1", show_default=True,
+                     help="Stations needed within reach: 1, or 2 for cross coverage (双15 交叉覆盖)."),
+        click.option("--demand", "demand_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Own demand (CSV/XLSX/GeoJSON/GPKG with weights) instead of the modelled population."),
+        click.option("--demand-crs", default="wgs84", show_default=True, help="Datum of the demand file: wgs84, gcj02, bd09."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _reach(reach_m: float | None, minutes: float | None, mode: str | None) -> tuple[float, str]:
+    from . import travel
+
+    if reach_m is None and minutes is None:
+        minutes = 15.0
+    value = travel.resolve_reach(reach_m, minutes, mode if minutes is not None else mode)
+    return value, travel.describe_reach(value, minutes, (mode or "walk") if minutes is not None else None)
+
+
+def _demand(demand_file: Path | None, demand_crs: str):
+    from .demand import default_demand, load_demand
+
+    return load_demand(demand_file, crs=demand_crs) if demand_file else default_demand()
+
+
+def _pop_note(demand) -> str:
+    return ("population is modelled (人口为模型估算): " + demand.label) if demand.modelled else demand.label
+
+
+@cli.command("nearest")
+@click.argument("lat")
+@click.argument("lon")
+@click.option("-k", "k", default="5", show_default=True, help="How many stations (1-50).")
+@click.option("--crs", default="wgs84", show_default=True, help="Datum of LAT LON: wgs84, gcj02 (Amap, WeChat) or bd09 (Baidu).")
+@click.option("--amenity", "amenities", multiple=True, help="Required amenity (repeat for several), e.g. microwave or 微波炉.")
+@click.option("--kind", default=None, help="Only outdoor or smart stations.")
+@click.option("--status", default=None, help="Only stations with this status: open, closed or planned.")
+@click.option("--open-now", is_flag=True, help="Only stations open now (Asia/Shanghai).")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@with_store
+def nearest_cmd(lat: str, lon: str, k: str, crs: str, amenities: tuple[str, ...], kind: str | None, status: str | None,
+                open_now: bool, as_json: bool, store: StationStore) -> None:
+    """The K stations nearest to LAT LON by geodesic distance, with bearing and travel minutes."""
+    import json
+
+    from .nearest import nearest
+
+    hits = nearest(store.all(), lat, lon, k=k, crs=crs, kind=kind, amenities=amenities, open_now=open_now, status=status)
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        click.echo("no station matches the filters")
+        return
+    click.echo(f"{'#':>2}  {'distance':>9}  {'dir':>3}  {'walk':>6}  {'ebike':>6}  {'car':>6}  station")
+    for i, h in enumerate(hits, 1):
+        d = h.to_dict()
+        m = d["minutes"]
+        click.echo(f"{i:>2}  {d['distance_m']:>7,.0f} m  {d['direction']:>3}  {m['walk']:>4.0f}′  {m['ebike']:>4.0f}′  "
+                   f"{m['car']:>4.0f}′  {d['name']} [{d['id']}]" + ("  (open)" if d["open_now"] else ""))
+    if any(h.station.demo for h in hits):
+        click.echo("sample data (示例数据)")
+    click.echo("minutes are estimates: straight-line distance x 1.3 detour at 4.8 / 15 / 30 km/h")
+
+
+def _coverage_table(result, show_townships: bool, label: str) -> None:
+    d = result.to_dict()
+    click.echo(f"coverage within {label}, {'>= 2 stations (cross coverage)' if result.min_stations == 2 else '>= 1 station'}; "
+               f"{d['stations']} stations")
+    click.echo(f"{'area':<18} {'land km²':>9} {'covered':>9} {'share':>6}  {'population':>10} {'covered':>10} {'share':>6}")
+
+    def row(name: str, e: dict) -> None:
+        click.echo(f"{name:<18} {e['area_km2']:>9,.1f} {e['covered_area_km2']:>9,.1f} {e['area_share']:>6.1%}  "
+                   f"{e['population']:>10,.0f} {e['covered_population']:>10,.0f} {e['population_share']:>6.1%}")
+
+    row("揭阳市 (city)", d["city"])
+    for e in d["districts"].values():
+        row(f"{e['name']} {e['code']}", e)
+    if show_townships:
+        for e in sorted(d["townships"].values(), key=lambda e: (e["district"], e["code"])):
+            row(f"  {e['name']}", e)
+    click.echo(_pop_note(result.demand))
+
+
+@cli.command("coverage")
+@_reach_options
+@click.option("--townships", "show_townships", is_flag=True, help="List every township in the table too.")
+@click.option("--add", "add", multiple=True, help="What-if: a new site 'LAT,LON' (repeat for several).")
+@click.option("--remove", "remove", multiple=True, help="What-if: leave out this station id (repeat for several).")
+@click.option("--geojson", "geojson_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the covered and uncovered land as GeoJSON to this file.")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@with_store
+def coverage_cmd(reach_m, minutes, mode, min_stations, demand_file, demand_crs, show_townships, add, remove,
+                 geojson_out, as_json, store: StationStore) -> None:
+    """Share of land and population within reach, for the city, districts and townships."""
+    import json
+
+    from .coverage import coverage
+
+    reach, label = _reach(reach_m, minutes, mode)
+    sites = [_lat_lon_pair(a) for a in add]
+    result = coverage(store.all(), reach, min_stations, _demand(demand_file, demand_crs), add=sites, remove=remove)
+    if geojson_out:
+        geojson_out.write_text(json.dumps(result.to_geojson(), ensure_ascii=False), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps({**result.to_dict(), "reach_label": label}, ensure_ascii=False, indent=2))
+    else:
+        _coverage_table(result, show_townships, label)
+
+
+def _lat_lon_pair(text: str) -> tuple[str, str]:
+    parts = [p.strip() for p in str(text).replace("，", ",").split(",")]
+    if len(parts) != 2:
+        raise click.BadParameter(f"{text!r}: write a site as LAT,LON, e.g. 23.55,116.37", param_hint="--add")
+    return parts[0], parts[1]
+
+
+@cli.command("gaps")
+@_reach_options
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N gaps (table default: 20).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "geojson"]), default="table", show_default=True)
+@click.option("--geometry", type=click.Choice(["area", "point"]), default="area", show_default=True,
+              help="GeoJSON: each gap's uncovered area or its centre point.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File (default: stdout).")
+@with_store
+def gaps_cmd(reach_m, minutes, mode, min_stations, demand_file, demand_crs, limit, fmt, geometry, output,
+             store: StationStore) -> None:
+    """Uncovered demand, most people first, with district and township."""
+    import json
+
+    from .coverage import gaps, gaps_csv, gaps_geojson
+
+    reach, label = _reach(reach_m, minutes, mode)
+    demand = _demand(demand_file, demand_crs)
+    found = gaps(store.all(), reach, min_stations, demand, limit=limit or (20 if fmt == "table" and output is None else None))
+    if fmt == "csv":
+        text = gaps_csv(found)
+    elif fmt == "geojson":
+        text = json.dumps(gaps_geojson(found, geometry), ensure_ascii=False)
+    else:
+        lines = [f"gaps: demand not within {label} of {'2 stations' if str(min_stations) == '2' else 'a station'}",
+                 f"{'#':>3}  {'people':>9}  {'km²':>7}  {'lat':>9} {'lon':>10}  district / township"]
+        for g in found:
+            lines.append(f"{g.rank:>3}  {g.population:>9,.0f}  {g.area_km2:>7.1f}  {g.lat:>9.5f} {g.lon:>10.5f}  "
+                         f"{g.district_name} / {g.township_name}")
+        lines.append(_pop_note(demand))
+        text = "\n".join(lines) + "\n"
+    if output is None or str(output) == "-":
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+        click.echo(f"wrote {len(found)} gaps to {output}", err=True)
+
+
+@cli.command("suggest")
+@click.argument("n")
+@_reach_options
+@click.option("--candidates", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Own candidate sites (CSV/XLSX with lat/lon, or GeoJSON points); default: a grid on land.")
+@click.option("--candidates-crs", default="wgs84", show_default=True, help="Datum of the candidate file.")
+@click.option("--time-limit", type=click.FloatRange(1, 600), default=8.0, show_default=True, help="Seconds for the solver.")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@with_store
+def suggest_cmd(n, reach_m, minutes, mode, min_stations, demand_file, demand_crs, candidates, candidates_crs,
+                time_limit, as_json, store: StationStore) -> None:
+    """N new sites that bring the most people within reach (maximal covering location problem)."""
+    import json
+
+    from .siting import load_candidates, suggest
+
+    reach, label = _reach(reach_m, minutes, mode)
+    demand = _demand(demand_file, demand_crs)
+    cands = load_candidates(candidates, candidates_crs) if candidates else None
+    result = suggest(store.all(), n, reach, min_stations, candidates=cands, demand=demand, time_limit_s=time_limit)
+    if as_json:
+        click.echo(json.dumps({**result.to_dict(), "reach_label": label}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{len(result.sites)} new sites within {label}"
+               + (", cross coverage (2 stations)" if result.min_stations == 2 else ""))
+    click.echo(f"{'#':>3}  {'gain':>9}  {'lat':>9} {'lon':>10}  district / township")
+    for i, s in enumerate(result.sites, 1):
+        click.echo(f"{i:>3}  {s.gain:>9,.0f}  {s.lat:>9.5f} {s.lon:>10.5f}  {s.district_name} / {s.township_name}"
+                   + (f"  {s.name}" if s.name else ""))
+    click.echo(f"total newly covered: {result.total_gain:,.0f} (covered {result.covered_before:,.0f} -> {result.covered_after:,.0f})")
+    click.echo(f"method: {result.method}; optimality gap {result.optimality_gap:.2%} (bound {result.upper_bound:,.0f})")
+    click.echo(_pop_note(demand))
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

@@ -50,6 +50,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rate_limit_public", "300/minute", "Rate limit per client address on public endpoints (Flask-Limiter syntax)."),
     Setting("rate_limit_telemetry", "30/minute", "Rate limit per station on the telemetry endpoint."),
     Setting("rate_limit_login", "10/minute", "Rate limit per client address on the admin login."),
+    Setting("proxy_count", 0, "Reverse proxies in front of the app whose X-Forwarded-For is trusted (for rate limits).", int),
 )
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 _BY_NAME = {s.name: s for s in SETTINGS}

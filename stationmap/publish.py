@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Iterable
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from . import datums
 from .hours import is_open, to_osm
@@ -31,20 +31,26 @@ def datum_coords(lat: float, lon: float) -> dict[str, list[float]]:
     return out
 
 
-def amap_url(lat: float, lon: float, name: str, mode: str = "car") -> str:
-    """Amap navigation to a WGS-84 point: opens the app when installed (callnative=1), else the web map."""
-    glat, glon = datums.from_wgs84(lat, lon, "gcj02")
-    params = {"to": f"{glon:.6f},{glat:.6f},{name.replace(',', '，')}", "mode": mode, "coordinate": "gaode",
-              "callnative": "1", "src": AMAP_SRC}
-    return "https://uri.amap.com/navigation?" + urlencode(params, quote_via=quote, safe=",")
+#: Link templates ({lon}, {lat} in the target's datum; {name} percent-encoded). The page script fills
+#: the same templates, so the links are defined once.
+AMAP_TEMPLATE = ("https://uri.amap.com/navigation?to={lon},{lat},{name}&mode=car&coordinate=gaode&callnative=1"
+                 "&src=" + AMAP_SRC)
+BAIDU_TEMPLATE = ("https://api.map.baidu.com/direction?destination=latlng:{lat},{lon}|name:{name}&coord_type=bd09ll"
+                  "&mode=driving&region=" + quote("揭阳") + "&output=html&src=" + SRC)
 
 
-def baidu_url(lat: float, lon: float, name: str, mode: str = "driving") -> str:
-    """Baidu Maps directions to a WGS-84 point (BD-09 coordinates, coord_type=bd09ll)."""
-    blat, blon = datums.from_wgs84(lat, lon, "bd09")
-    params = {"destination": f"latlng:{blat:.6f},{blon:.6f}|name:{name}", "coord_type": "bd09ll",
-              "mode": mode, "region": "揭阳", "output": "html", "src": SRC}
-    return "https://api.map.baidu.com/direction?" + urlencode(params, quote_via=quote, safe=",:|")
+def _fill(template: str, lat: float, lon: float, name: str) -> str:
+    return template.format(lat=f"{lat:.6f}", lon=f"{lon:.6f}", name=quote(name.replace(",", "，"), safe=""))
+
+
+def amap_url(lat: float, lon: float, name: str) -> str:
+    """Amap navigation to a WGS-84 point (sent as GCJ-02): opens the app when installed (callnative=1), else the web."""
+    return _fill(AMAP_TEMPLATE, *datums.from_wgs84(lat, lon, "gcj02"), name)
+
+
+def baidu_url(lat: float, lon: float, name: str) -> str:
+    """Baidu Maps directions to a WGS-84 point (sent as BD-09, coord_type=bd09ll)."""
+    return _fill(BAIDU_TEMPLATE, *datums.from_wgs84(lat, lon, "bd09"), name)
 
 
 def nav_links(lat: float, lon: float, name: str) -> dict[str, str]:

@@ -1,0 +1,216 @@
+"""The audit log: who changed which station, when, and what it was before and after.
+
+`AuditLog` is the station store's journal (`stationmap.store.Journal`), so every registry write is
+recorded under the same exclusive lock, in `DATA_DIR/audit.sqlite`:
+
+1. `begin` commits a *pending* change carrying a digest of the registry before and after;
+2. the store renames the new GeoPackage into place;
+3. `commit` marks the change *committed*.
+
+A writer killed between 1 and 3 leaves a pending change; the next writer (or reader, through
+`reconcile`) settles it under the lock by comparing the registry's digest: equal to "after" means
+the rename happened (committed), otherwise it did not (aborted). So log and registry cannot diverge.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any, Iterable
+
+from .db import connect, iso_utc, parse_utc, transaction, utc_now
+from .hours import TZ
+from .model import Station
+
+FILENAME = "audit.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid TEXT NOT NULL UNIQUE,
+    at_utc TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT '',
+    action TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'committed', 'aborted')),
+    digest_before TEXT NOT NULL,
+    digest_after TEXT NOT NULL,
+    settled_utc TEXT
+);
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER NOT NULL REFERENCES changes(seq) ON DELETE CASCADE,
+    station_id TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('create', 'update', 'delete')),
+    before TEXT,
+    after TEXT,
+    PRIMARY KEY (seq, station_id)
+);
+CREATE INDEX IF NOT EXISTS items_station ON items (station_id);
+CREATE INDEX IF NOT EXISTS changes_pending ON changes (state) WHERE state = 'pending';
+"""
+CSV_COLUMNS = ("seq", "at_utc", "at_local", "actor", "role", "action", "station_id", "op", "changed",
+               "before", "after")
+
+
+def registry_digest(stations: Iterable[Station]) -> str:
+    """SHA-256 of the registry's content (records in id order): equal digests, equal registries."""
+    h = hashlib.sha256()
+    for s in sorted(stations, key=lambda s: s.id):
+        h.update(json.dumps(s.to_record(), sort_keys=True, ensure_ascii=False).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One station's change within one registry write."""
+
+    seq: int
+    at_utc: str
+    at_local: str  # Asia/Shanghai, for display
+    actor: str
+    role: str
+    action: str
+    station_id: str
+    op: str  # create, update or delete
+    changed: tuple[str, ...]  # fields that differ (all fields for create/delete)
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    state: str = "committed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "changed": list(self.changed)}
+
+
+def _local(at_utc: str) -> str:
+    return parse_utc(at_utc).astimezone(TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class AuditLog:
+    """The journal of one registry, in one SQLite file."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def _db(self):
+        return connect(self.path, SCHEMA)
+
+    # -- the store's journal protocol (called under the store lock) ----------------------------
+    def recover(self, current: list[Station]) -> None:
+        """Settle changes a killed writer left pending, judging by the registry as it is now."""
+        with self._db() as con:
+            pending = con.execute("SELECT seq, digest_after FROM changes WHERE state = 'pending'").fetchall()
+            if not pending:
+                return
+            digest = registry_digest(current)
+            with transaction(con):
+                for row in pending:
+                    state = "committed" if row["digest_after"] == digest else "aborted"
+                    con.execute("UPDATE changes SET state = ?, settled_utc = ? WHERE seq = ? AND state = 'pending'",
+                                (state, iso_utc(utc_now()), row["seq"]))
+
+    def begin(self, old: list[Station], new: list[Station], note: dict[str, Any] | None) -> int:
+        note = note or {}
+        before = {s.id: s for s in old}
+        after = {s.id: s for s in new}
+        items = []
+        for sid in sorted(before.keys() | after.keys()):
+            b, a = before.get(sid), after.get(sid)
+            if b == a:
+                continue
+            op = "create" if b is None else "delete" if a is None else "update"
+            items.append((sid, op, _dump(b), _dump(a)))
+        with self._db() as con, transaction(con):
+            seq = con.execute(
+                "INSERT INTO changes (uid, at_utc, actor, role, action, state, digest_before, digest_after) "
+                "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+                (uuid.uuid4().hex, iso_utc(utc_now()), str(note.get("actor") or "unknown"), str(note.get("role") or ""),
+                 str(note.get("action") or "update"), registry_digest(old), registry_digest(new))).lastrowid
+            con.executemany("INSERT INTO items (seq, station_id, op, before, after) VALUES (?, ?, ?, ?, ?)",
+                            [(seq, *item) for item in items])
+        return seq
+
+    def commit(self, ticket: int) -> None:
+        self._settle(ticket, "committed")
+
+    def abort(self, ticket: int) -> None:
+        self._settle(ticket, "aborted")
+
+    def _settle(self, seq: int, state: str) -> None:
+        with self._db() as con, transaction(con):
+            con.execute("UPDATE changes SET state = ?, settled_utc = ? WHERE seq = ? AND state = 'pending'",
+                        (state, iso_utc(utc_now()), seq))
+
+    # -- reading ---------------------------------------------------------------------------------
+    def entries(self, station_id: str | None = None, actor: str | None = None, since_utc: str | None = None,
+                limit: int | None = None, states: tuple[str, ...] = ("committed",)) -> list[AuditEntry]:
+        """Entries, newest first; by default only committed ones (call `reconcile` first to settle)."""
+        sql = ("SELECT c.seq, c.at_utc, c.actor, c.role, c.action, c.state, i.station_id, i.op, i.before, i.after "
+               "FROM changes c JOIN items i ON i.seq = c.seq WHERE c.state IN (%s)" % ",".join("?" * len(states)))
+        args: list[Any] = list(states)
+        if station_id:
+            sql += " AND i.station_id = ?"
+            args.append(station_id)
+        if actor:
+            sql += " AND c.actor = ?"
+            args.append(actor)
+        if since_utc:
+            sql += " AND c.at_utc >= ?"
+            args.append(since_utc)
+        sql += " ORDER BY c.seq DESC, i.station_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        with self._db() as con:
+            rows = con.execute(sql, args).fetchall()
+        out = []
+        for r in rows:
+            b = json.loads(r["before"]) if r["before"] else None
+            a = json.loads(r["after"]) if r["after"] else None
+            keys = sorted((b or a or {}).keys())
+            changed = tuple(k for k in keys if (b or {}).get(k) != (a or {}).get(k))
+            out.append(AuditEntry(r["seq"], r["at_utc"], _local(r["at_utc"]), r["actor"], r["role"], r["action"],
+                                  r["station_id"], r["op"], changed, b, a, r["state"]))
+        return out
+
+    def pending(self) -> int:
+        with self._db() as con:
+            return con.execute("SELECT COUNT(*) FROM changes WHERE state = 'pending'").fetchone()[0]
+
+
+def _dump(station: Station | None) -> str | None:
+    return None if station is None else json.dumps(station.to_record(), ensure_ascii=False, sort_keys=True)
+
+
+def reconcile(store) -> None:
+    """Settle pending entries now, under the store's lock (a no-op write: nothing is written)."""
+    store.update(lambda stations: stations)
+
+
+def to_csv(entries: Iterable[AuditEntry], out: IO[str]) -> int:
+    """Write entries as CSV (before/after as JSON text); returns the number of rows."""
+    w = csv.writer(out)
+    w.writerow(CSV_COLUMNS)
+    n = 0
+    for e in entries:
+        rec = e.to_json()
+        rec["changed"] = " ".join(e.changed)
+        rec["before"] = json.dumps(e.before, ensure_ascii=False) if e.before else ""
+        rec["after"] = json.dumps(e.after, ensure_ascii=False) if e.after else ""
+        w.writerow([rec[c] for c in CSV_COLUMNS])
+        n += 1
+    return n
+
+
+def csv_text(entries: Iterable[AuditEntry]) -> str:
+    buf = io.StringIO()
+    to_csv(entries, buf)
+    return buf.getvalue()
+
+
+def open_audit(data_dir: Path | str) -> AuditLog:
+    return AuditLog(Path(data_dir) / FILENAME)

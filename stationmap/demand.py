@@ -1,0 +1,466 @@
+"""The demand layer: where the people (or whatever a planner weighs) are, as weighted points.
+
+Every coverage, gap and siting answer counts demand points within reach. The default is a modelled
+population grid; a planner may load their own points, lines or polygons with weights instead.
+
+Default model (documented in geodata/SOURCES.md, "Demand layer"): 250 m cells on land (cell centres
+inside the city outline, EPSG:4547). Inside each district a cell's weight is
+
+    FLOOR + sum over the district's township seats t of  u_t * exp(-d_t / L_t)
+
+with u = 3, L = 1.5 km for urban subdistricts (街道) and u = 1, L = 2 km for towns (镇, 乡). The
+district's 2020 census total is split over its cells in proportion to weight and rounded to whole
+people by largest remainder, so each district holds its census total exactly. Finer than a district
+this is a model, not data: every figure from it is labelled "modelled".
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+from scipy.spatial import cKDTree
+
+from . import datums, geography
+from .errors import InvalidInput
+
+CELL_M = 250.0
+FLOOR = 0.1
+URBAN_WEIGHT, URBAN_SCALE_M = 3.0, 1500.0
+TOWN_WEIGHT, TOWN_SCALE_M = 1.0, 2000.0
+SNAP_M = 500.0  # user points this close outside the city outline are taken as inside (coast, border)
+DEFAULT_LABEL = "modelled population: 2020 census district totals spread on a 250 m grid (geodata/SOURCES.md)"
+DEFAULT_LABEL_ZH = "模型估算人口（按2020年人口普查区县总数推算，250米网格）"
+
+_LAT_COLS = ("lat", "latitude", "纬度", "y", "wgs84_lat")
+_LON_COLS = ("lon", "lng", "long", "longitude", "经度", "x", "wgs84_lon")
+_WEIGHT_COLS = ("weight", "population", "pop", "people", "count", "workers", "demand",
+                "人口", "人数", "常住人口", "权重", "数量", "需求")
+_TOWNSHIP_COLS = ("township", "township_code", "乡镇", "街道", "镇街", "乡镇街道")
+_DISTRICT_COLS = ("district", "adcode", "区县", "县区", "区")
+
+
+@lru_cache(maxsize=None)
+def _to_metric() -> Transformer:
+    return Transformer.from_crs(geography.WGS84, geography.METRIC_CRS, always_xy=True)
+
+
+@lru_cache(maxsize=None)
+def _to_wgs() -> Transformer:
+    return Transformer.from_crs(geography.METRIC_CRS, geography.WGS84, always_xy=True)
+
+
+def to_metric(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """WGS-84 lon/lat arrays -> EPSG:4547 x/y metres."""
+    x, y = _to_metric().transform(np.asarray(lon, float), np.asarray(lat, float))
+    return np.asarray(x, float), np.asarray(y, float)
+
+
+def to_wgs84(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """EPSG:4547 x/y arrays -> WGS-84 lon/lat."""
+    lon, lat = _to_wgs().transform(np.asarray(x, float), np.asarray(y, float))
+    return np.asarray(lon, float), np.asarray(lat, float)
+
+
+def geometry_to_wgs84(geom):
+    """A shapely geometry from EPSG:4547 to WGS-84 (x=lon, y=lat)."""
+    return shapely.transform(geom, lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1])))
+
+
+def geometry_to_metric(geom):
+    return shapely.transform(geom, lambda xy: np.column_stack(to_metric(xy[:, 0], xy[:, 1])))
+
+
+@dataclass(frozen=True)
+class MetricLayers:
+    """The city, districts and township cells in EPSG:4547, prepared; station-independent, built once."""
+    city: Any
+    district_codes: tuple[str, ...]
+    district_geoms: np.ndarray
+    district_names: dict[str, str]
+    township_codes: tuple[str, ...]
+    township_geoms: np.ndarray
+    township_names: dict[str, str]
+    township_district: dict[str, str]
+
+
+@lru_cache(maxsize=None)
+def metric_layers() -> MetricLayers:
+    d = geography.districts().to_crs(geography.METRIC_CRS)
+    t = geography.township_areas().to_crs(geography.METRIC_CRS)
+    city = shapely.make_valid(geography.city().to_crs(geography.METRIC_CRS).geometry.union_all())
+    dg = shapely.make_valid(np.asarray(d.geometry.values))
+    tg = shapely.make_valid(np.asarray(t.geometry.values))
+    for g in (city, *dg, *tg):
+        shapely.prepare(g)
+    return MetricLayers(city, tuple(d.index), dg, d["name"].to_dict(), tuple(t.index), tg,
+                        t["name"].to_dict(), t["district"].to_dict())
+
+
+def assign_units(x: np.ndarray, y: np.ndarray, snap_m: float = SNAP_M) -> tuple[np.ndarray, np.ndarray]:
+    """District adcode and township code of metric points; '' where farther than `snap_m` outside the city.
+
+    A point on no district polygon (coast, slivers between districts) within `snap_m` takes the nearest
+    district; a point on no township cell of its district takes the nearest cell.
+    """
+    layers = metric_layers()
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    n = x.size
+    district = np.full(n, "", dtype=object)
+    for code, geom in zip(layers.district_codes, layers.district_geoms):
+        todo = np.flatnonzero(district == "")
+        district[todo[shapely.contains_xy(geom, x[todo], y[todo])]] = code
+    missing = np.flatnonzero(district == "")
+    if missing.size:
+        pts = shapely.points(x[missing], y[missing])
+        tree = shapely.STRtree(layers.district_geoms)
+        mi, gi = tree.query_nearest(pts, max_distance=snap_m, all_matches=False)
+        district[missing[mi]] = np.array(layers.district_codes, dtype=object)[gi]
+    township = np.full(n, "", dtype=object)
+    tcodes = np.array(layers.township_codes, dtype=object)
+    tdist = np.array([layers.township_district[c] for c in layers.township_codes], dtype=object)
+    for code in layers.district_codes:
+        sel = np.flatnonzero(district == code)
+        cand = np.flatnonzero(tdist == code)
+        for j in cand:
+            todo = sel[township[sel] == ""]
+            township[todo[shapely.contains_xy(layers.township_geoms[j], x[todo], y[todo])]] = tcodes[j]
+        rest = sel[township[sel] == ""]
+        if rest.size:
+            sub = shapely.STRtree(layers.township_geoms[cand])
+            ri, gi = sub.query_nearest(shapely.points(x[rest], y[rest]), all_matches=False)
+            township[rest[ri]] = tcodes[cand[gi]]
+    return district.astype(str), township.astype(str)
+
+
+@dataclass(frozen=True, eq=False)
+class Demand:
+    """Weighted demand points: WGS-84 and EPSG:4547 coordinates, weights, district and township of each."""
+    lon: np.ndarray
+    lat: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    district: np.ndarray
+    township: np.ndarray
+    modelled: bool
+    label: str
+    label_zh: str = ""
+    source: str = ""
+    key: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return int(self.weight.size)
+
+    @cached_property
+    def xy(self) -> np.ndarray:
+        return np.column_stack((self.x, self.y))
+
+    @cached_property
+    def tree(self) -> cKDTree:
+        """k-d tree over the metric points (built once per demand layer)."""
+        return cKDTree(self.xy)
+
+    @property
+    def total(self) -> float:
+        return float(self.weight.sum())
+
+    def totals(self, by: str) -> dict[str, float]:
+        """Total weight per 'district' or 'township' code."""
+        codes = self.district if by == "district" else self.township
+        frame = pd.Series(self.weight).groupby(codes).sum()
+        return {str(k): float(v) for k, v in frame.items()}
+
+    def meta(self) -> dict[str, Any]:
+        return {"modelled": self.modelled, "label": self.label, "label_zh": self.label_zh,
+                "source": self.source, "points": len(self), "total": round(self.total, 1),
+                "notes": list(self.notes)}
+
+    def to_geodataframe(self) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"weight": self.weight, "district": self.district, "township": self.township},
+                                geometry=shapely.points(self.lon, self.lat), crs=geography.WGS84)
+
+
+def _make(x, y, weight, modelled, label, label_zh, source, key="", notes=(), units=None) -> Demand:
+    x, y, weight = np.asarray(x, float), np.asarray(y, float), np.asarray(weight, float)
+    district, township = units if units is not None else assign_units(x, y)
+    lon, lat = to_wgs84(x, y)
+    if not key:
+        h = hashlib.sha1()
+        for arr in (x, y, weight):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        key = "demand-" + h.hexdigest()[:16]
+    return Demand(lon, lat, x, y, weight, np.asarray(district, str), np.asarray(township, str), modelled,
+                  label, label_zh, source, key, tuple(notes))
+
+
+# -- the default, modelled grid --------------------------------------------------------------------
+
+def land_grid(cell_m: float = CELL_M) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (EPSG:4547) of cell_m cells, aligned to multiples of cell_m, that lie inside the city."""
+    layers = metric_layers()
+    minx, miny, maxx, maxy = layers.city.bounds
+    xs = np.arange(math.floor(minx / cell_m) * cell_m + cell_m / 2, maxx, cell_m)
+    ys = np.arange(math.floor(miny / cell_m) * cell_m + cell_m / 2, maxy, cell_m)
+    gx, gy = np.meshgrid(xs, ys)
+    gx, gy = gx.ravel(), gy.ravel()
+    inside = shapely.contains_xy(layers.city, gx, gy)
+    return gx[inside], gy[inside]
+
+
+def largest_remainder(total: int, shares: np.ndarray) -> np.ndarray:
+    """Whole numbers proportional to `shares` that add up to `total` exactly (Hamilton's method)."""
+    exact = total * shares / shares.sum()
+    out = np.floor(exact).astype(np.int64)
+    short = int(total - out.sum())
+    if short:
+        out[np.argsort(-(exact - out), kind="stable")[:short]] += 1
+    return out
+
+
+def model_weights(x: np.ndarray, y: np.ndarray, district: np.ndarray) -> np.ndarray:
+    """The model's relative weight of each metric point (see module docstring), from its district's seats."""
+    seats = geography.townships().to_crs(geography.METRIC_CRS)
+    w = np.full(x.size, FLOOR)
+    for code in np.unique(district):
+        sel = np.flatnonzero(district == code)
+        group = seats[seats["district"] == code]
+        for name, pt in zip(group["name"], group.geometry):
+            urban = name.endswith("街道")
+            u, scale = (URBAN_WEIGHT, URBAN_SCALE_M) if urban else (TOWN_WEIGHT, TOWN_SCALE_M)
+            d = np.hypot(x[sel] - pt.x, y[sel] - pt.y)
+            w[sel] += u * np.exp(-d / scale)
+    return w
+
+
+@lru_cache(maxsize=None)
+def default_demand() -> Demand:
+    """The modelled population grid (cached): 250 m land cells holding each district's 2020 census total."""
+    x, y = land_grid()
+    district, township = assign_units(x, y, snap_m=CELL_M)
+    w = model_weights(x, y, district)
+    pop = np.zeros(x.size)
+    census = geography.districts()["population_2020"].to_dict()
+    for code, total in census.items():
+        sel = np.flatnonzero(district == code)
+        pop[sel] = largest_remainder(int(total), w[sel])
+    return _make(x, y, pop, True, DEFAULT_LABEL, DEFAULT_LABEL_ZH, "model: geodata/SOURCES.md#demand-layer-modelled-population",
+                 key="default-grid-v1", units=(district, township))
+
+
+# -- a planner's own demand ------------------------------------------------------------------------
+
+def _find(columns: list[str], wanted: tuple[str, ...]) -> str | None:
+    norm = {re.sub(r"[\s_\-]", "", str(c)).lower(): c for c in columns}
+    for w in wanted:
+        hit = norm.get(re.sub(r"[\s_\-]", "", w).lower())
+        if hit is not None:
+            return hit
+    return None
+
+
+def _weights(values: pd.Series, rows: list[int], what: str, column: str = "weight") -> np.ndarray:
+    """Numbers >= 0 from a column (',' thousands separators allowed), or InvalidInput naming the rows."""
+    out = np.empty(len(values))
+    bad = []
+    for i, (v, row) in enumerate(zip(values.tolist(), rows)):
+        try:
+            x = float(str(v).replace(",", "")) if v is not None and str(v).strip() != "" else math.nan
+        except ValueError:
+            x = math.nan
+        if not math.isfinite(x) or (x < 0 and column == "weight"):
+            bad.append(f"{what} {row}: {v!r}")
+        out[i] = x
+    if bad:
+        allowed = "numbers >= 0" if column == "weight" else "numbers"
+        raise InvalidInput(f"{len(bad)} {column} value(s) are not {allowed} ({'; '.join(bad[:5])})")
+    return out
+
+
+def _read_table(path: Path, sheet: str | None) -> pd.DataFrame:
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            return pd.read_excel(path, sheet_name=sheet or 0, dtype=object)
+        for enc in ("utf-8-sig", "gb18030"):
+            try:
+                return pd.read_csv(path, dtype=object, encoding=enc, skipinitialspace=True)
+            except UnicodeDecodeError:
+                continue
+        raise InvalidInput(f"{path.name}: text is neither UTF-8 nor GB18030")
+    except InvalidInput:
+        raise
+    except Exception as exc:  # pandas raises many types for broken files
+        raise InvalidInput(f"cannot read {path.name} as a table: {exc}") from None
+
+
+def load_demand(path: str | Path, crs: str = "wgs84", weight: str | None = None, sheet: str | None = None) -> Demand:
+    """A planner's demand from CSV/XLSX (lat/lon columns, or a township/district census table) or
+    GeoJSON/GeoPackage (points, lines or polygons), each with a weight column (default 1 per feature).
+
+    Lines are spread evenly over points every 250 m along them, polygons over the 250 m grid cells
+    inside them; a table of townships or districts with totals is spread over the default model's grid
+    inside each unit. `crs` is the datum of the coordinates (wgs84, gcj02, bd09). Raises InvalidInput.
+    """
+    path = Path(path)
+    crs = datums.check_crs(crs)
+    if not path.is_file():
+        raise InvalidInput(f"demand file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt", ".xlsx", ".xlsm"):
+        return _load_table(path, crs, weight, sheet)
+    if suffix in (".geojson", ".json", ".gpkg", ".shp"):
+        return _load_geo(path, crs, weight)
+    raise InvalidInput(f"demand file {path.name!r}: unknown type {suffix or '(none)'}; use .csv, .xlsx, .geojson or .gpkg")
+
+
+def _weight_column(columns: list[str], weight: str | None, name: str) -> str | None:
+    if weight is None:
+        return _find(columns, _WEIGHT_COLS)
+    if weight not in columns:
+        raise InvalidInput(f"{name}: no column {weight!r}; columns are {', '.join(map(str, columns))}")
+    return weight
+
+
+def _load_table(path: Path, crs: str, weight: str | None, sheet: str | None) -> Demand:
+    frame = _read_table(path, sheet).dropna(how="all")
+    if frame.empty:
+        raise InvalidInput(f"{path.name}: no rows")
+    cols = [str(c) for c in frame.columns]
+    frame.columns = cols
+    rows = [int(i) + 2 for i in frame.index]  # spreadsheet row numbers (header is row 1)
+    wcol = _weight_column(cols, weight, path.name)
+    lat_c, lon_c = _find(cols, _LAT_COLS), _find(cols, _LON_COLS)
+    if lat_c and lon_c:
+        w = _weights(frame[wcol], rows, "row") if wcol else np.ones(len(frame))
+        lat = _weights(frame[lat_c], rows, "row", "latitude")
+        lon = _weights(frame[lon_c], rows, "row", "longitude")
+        return _points(path, lat, lon, w, rows, "row", crs, wcol)
+    unit_c = _find(cols, _TOWNSHIP_COLS) or _find(cols, _DISTRICT_COLS)
+    if unit_c and wcol:
+        return _census_table(path, frame[unit_c].tolist(), _weights(frame[wcol], rows, "row"), rows)
+    raise InvalidInput(f"{path.name}: need latitude and longitude columns (lat/lon, 纬度/经度) or a township/district "
+                       f"column with a population column; found {', '.join(cols)}")
+
+
+def _points(path: Path, lat, lon, w, rows, what: str, crs: str, wcol: str | None) -> Demand:
+    bad = [f"{what} {r}: ({la}, {lo})" for la, lo, r in zip(lat, lon, rows) if not (-90 <= la <= 90 and -180 <= lo <= 180)]
+    if bad:
+        raise InvalidInput(f"{path.name}: coordinates out of range ({'; '.join(bad[:5])})")
+    if crs != "wgs84":
+        pairs = [datums.to_wgs84(la, lo, crs) for la, lo in zip(lat, lon)]
+        lat, lon = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    x, y = to_metric(lon, lat)
+    district, township = assign_units(x, y)
+    outside = [r for r, d in zip(rows, district) if not d]
+    if outside:
+        raise InvalidInput(f"{path.name}: {len(outside)} point(s) outside Jieyang ({what} "
+                           f"{', '.join(map(str, outside[:5]))}); check the coordinates and their datum (--crs)")
+    if not (w > 0).any():
+        raise InvalidInput(f"{path.name}: every weight is 0")
+    label = f"demand weight '{wcol}' from {path.name}" if wcol else f"demand points from {path.name} (1 each)"
+    return _make(x, y, w, False, label, f"需求权重（{path.name}）", str(path), units=(district, township))
+
+
+def _census_table(path: Path, units: list, totals: np.ndarray, rows: list[int]) -> Demand:
+    """Totals per township or district, spread over the default grid inside each by the model's weights."""
+    base = default_demand()
+    layers = metric_layers()
+    by_name: dict[str, list[str]] = {}
+    for code, name in list(layers.township_names.items()) + list(layers.district_names.items()):
+        for key in {code, name, re.sub(r"(街道|镇|乡|区|县|市)$", "", name)}:
+            by_name.setdefault(key, []).append(code)
+    w_model = model_weights(base.x, base.y, base.district)
+    weight = np.zeros(len(base))
+    seen: set[str] = set()
+    for unit, total, row in zip(units, totals, rows):
+        text = str(unit).strip()
+        codes = by_name.get(text, [])
+        if len(codes) != 1:
+            why = "is ambiguous" if codes else "is not a township or district of Jieyang"
+            raise InvalidInput(f"{path.name}: row {row}: {text!r} {why}; use the 9-digit township or 6-digit district code")
+        code = codes[0]
+        if code in seen:
+            raise InvalidInput(f"{path.name}: row {row}: {text!r} appears twice")
+        seen.add(code)
+        sel = np.flatnonzero((base.township if len(code) == 9 else base.district) == code)
+        weight[sel] += float(total) * w_model[sel] / w_model[sel].sum()
+    if weight.sum() <= 0:
+        raise InvalidInput(f"{path.name}: every total is 0")
+    keep = weight > 0
+    return _make(base.x[keep], base.y[keep], weight[keep], True,
+                 f"modelled: totals from {path.name} spread on the 250 m grid by the default model",
+                 f"模型估算（{path.name} 的总数按模型分布）", str(path),
+                 units=(base.district[keep], base.township[keep]))
+
+
+def _load_geo(path: Path, crs: str, weight: str | None) -> Demand:
+    try:
+        frame = gpd.read_file(path, engine="pyogrio")
+    except Exception as exc:
+        raise InvalidInput(f"cannot read {path.name} as GeoJSON/GeoPackage: {exc}") from None
+    if frame.empty or frame.geometry.isna().all():
+        raise InvalidInput(f"{path.name}: no features with geometry")
+    if frame.crs is not None and not frame.crs.equals("EPSG:4326") and frame.crs.to_epsg() != 4326:
+        frame = frame.to_crs(geography.WGS84)
+    cols = [str(c) for c in frame.columns if c != frame.geometry.name]
+    rows = [i + 1 for i in range(len(frame))]
+    wcol = _weight_column(cols, weight, path.name)
+    w = _weights(frame[wcol], rows, "feature") if wcol else np.ones(len(frame))
+    geoms = np.asarray(frame.geometry.values)
+    kinds = set(shapely.get_type_id(geoms[~shapely.is_missing(geoms)]))
+    if kinds <= {0, 4}:  # points, multipoints: one demand point each (multipoints split evenly)
+        parts, idx = shapely.get_parts(geoms, return_index=True)
+        counts = np.bincount(idx, minlength=len(geoms))
+        xy = shapely.get_coordinates(parts)
+        return _points(path, xy[:, 1], xy[:, 0], w[idx] / counts[idx], [rows[i] for i in idx], "feature", crs, wcol)
+    if crs != "wgs84":
+        geoms = np.array([datums.geometry_to_wgs84(g, crs) if g is not None else None for g in geoms], dtype=object)
+    metric = np.array([geometry_to_metric(g) if g is not None else None for g in geoms], dtype=object)
+    layers = metric_layers()
+    xs, ys, ws = [], [], []
+    for g, weight_i, row in zip(metric, w, rows):
+        if g is None or g.is_empty:
+            continue
+        px, py = _spread(g, layers.city)
+        if px.size == 0:
+            raise InvalidInput(f"{path.name}: feature {row} lies outside Jieyang; check its datum (--crs)")
+        xs.append(px), ys.append(py), ws.append(np.full(px.size, weight_i / px.size))
+    if not xs:
+        raise InvalidInput(f"{path.name}: no features with geometry")
+    x, y, weights = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+    if not (weights > 0).any():
+        raise InvalidInput(f"{path.name}: every weight is 0")
+    label = f"demand weight '{wcol}' from {path.name}" if wcol else f"demand features from {path.name} (1 each)"
+    return _make(x, y, weights, False, label, f"需求权重（{path.name}）", str(path),
+                 notes=("lines spread every 250 m, polygons over 250 m cells",))
+
+
+def _spread(geom, city) -> tuple[np.ndarray, np.ndarray]:
+    """Metric points standing for a line (every 250 m) or polygon (250 m grid cells inside it), in the city."""
+    dim = shapely.get_dimensions(geom)
+    if dim == 0:
+        xy = shapely.get_coordinates(geom)
+    elif dim == 1:
+        xy = shapely.get_coordinates(shapely.segmentize(geom, CELL_M))
+    else:
+        minx, miny, maxx, maxy = geom.bounds
+        xs = np.arange(math.floor(minx / CELL_M) * CELL_M + CELL_M / 2, maxx, CELL_M)
+        ys = np.arange(math.floor(miny / CELL_M) * CELL_M + CELL_M / 2, maxy, CELL_M)
+        gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
+        inside = shapely.contains_xy(geom, gx, gy)
+        xy = np.column_stack((gx[inside], gy[inside]))
+        if xy.size == 0:
+            p = geom.representative_point()
+            xy = np.array([[p.x, p.y]])
+    keep = shapely.dwithin(shapely.points(xy), city, SNAP_M)
+    return xy[keep, 0], xy[keep, 1]

@@ -1,0 +1,226 @@
+"""Folium maps of the stations: basemap choice, datum shift for Amap, local assets instead of CDNs.
+
+No Flask here: the web pages and the static export both call `build_map` and `render_parts`.
+
+* Basemaps: OpenStreetMap (WGS-84), Amap/高德 (GCJ-02) and Tianditu/天地图 (CGCS2000, within a metre
+  of WGS-84; needs a key). On a GCJ-02 basemap every coordinate we draw (stations, district lines,
+  coverage polygons, centre) is shifted with `stationmap.datums` first, or it lands ~550 m off.
+* Folium's defaults load Leaflet, jQuery, Bootstrap and Font Awesome from public CDNs that are slow
+  or blocked in mainland China. Every map here loads only Leaflet, Leaflet.markercluster and gcoord
+  from `<asset_base>vendor/` (installed from npm by `make assets`) and our own JS/CSS.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+import folium
+from branca.element import MacroElement
+from folium.elements import JSCSSMixin
+from folium.plugins import MarkerCluster
+from folium.template import Template
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+
+from . import datums, geography, publish, travel, vocab
+from .errors import InvalidInput
+from .hours import to_osm, to_zh
+from .model import Station
+
+CENTER_WGS84 = (23.52, 116.15)  # between 榕城 and 普宁: the whole city fits at zoom 9-10
+DEFAULT_ZOOM = 10
+SIMPLIFY_DEG = 0.0002  # ~20 m: district lines for display only (the source's own generalisation is tens of m)
+
+
+@dataclass(frozen=True)
+class Tiles:
+    url: str
+    attribution: str
+    subdomains: str = "abc"
+    max_zoom: int = 18
+
+
+@dataclass(frozen=True)
+class Basemap:
+    key: str
+    zh: str
+    en: str
+    crs: str  # datum the tiles are drawn in: what we shift our coordinates into
+    needs_key: bool = False
+
+
+BASEMAPS: dict[str, Basemap] = {
+    "osm": Basemap("osm", "开放街道地图", "OpenStreetMap", "wgs84"),
+    "amap": Basemap("amap", "高德地图", "Amap", "gcj02"),
+    "tianditu": Basemap("tianditu", "天地图", "Tianditu", "wgs84", needs_key=True),  # CGCS2000 ≈ WGS-84 (< 1 m)
+}
+
+
+def check_basemap(name: str, settings: dict[str, Any]) -> str:
+    """A known basemap that can be served with these settings, or InvalidInput saying what to do."""
+    key = str(name).strip().lower()
+    if key not in BASEMAPS:
+        raise InvalidInput(f"unknown basemap {name!r}; use one of {', '.join(BASEMAPS)}")
+    if BASEMAPS[key].needs_key and not settings.get("tianditu_key"):
+        raise InvalidInput("the Tianditu (天地图) basemap needs a browser key: set STATIONMAP_TIANDITU_KEY "
+                           "(apply at console.tianditu.gov.cn), or choose basemap osm or amap")
+    return key
+
+
+def tile_layers(basemap: str, settings: dict[str, Any], lang: str = "zh") -> list[Tiles]:
+    """The tile layers (bottom first) that make up a basemap."""
+    if basemap == "osm":
+        return [Tiles(settings["osm_tile_url"], '&copy; <a href="https://www.openstreetmap.org/copyright">'
+                                               'OpenStreetMap</a> contributors')]
+    if basemap == "amap":
+        return [Tiles("https://webrd0{s}.is.autonavi.com/appmaptile?lang=" + ("en" if lang == "en" else "zh_cn")
+                      + "&size=1&scale=1&style=8&x={x}&y={y}&z={z}", "&copy; 高德地图 AutoNavi", "1234")]
+    key = settings["tianditu_key"]
+    wmts = ("https://t{s}.tianditu.gov.cn/%s_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=%s"
+            "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=" + key)
+    label = "eva" if lang == "en" else "cva"
+    return [Tiles(wmts % ("vec", "vec"), "&copy; 天地图 Tianditu", "01234567"),
+            Tiles(wmts % (label, label), "", "01234567")]
+
+
+def tile_hosts(settings: dict[str, Any]) -> set[str]:
+    """Every host a page may load tiles from (for the Content-Security-Policy and the tests)."""
+    hosts: set[str] = set()
+    for name in BASEMAPS:
+        if BASEMAPS[name].needs_key and not settings.get("tianditu_key"):
+            continue
+        for lang in ("zh", "en"):
+            for t in tile_layers(name, settings, lang):
+                host = urlsplit(t.url).netloc
+                hosts.update(host.replace("{s}", s) for s in t.subdomains) if "{s}" in host else hosts.add(host)
+    return hosts
+
+
+# -- drawing coordinates -----------------------------------------------------------------------
+def to_display(lat: float, lon: float, basemap: str) -> tuple[float, float]:
+    """A WGS-84 point in the basemap's datum, rounded to ~0.1 m."""
+    la, lo = datums.from_wgs84(lat, lon, BASEMAPS[basemap].crs)
+    return round(la, 6), round(lo, 6)
+
+
+def geometry_to_display(geom: BaseGeometry, basemap: str, simplify: float = 0.0) -> dict[str, Any]:
+    """A WGS-84 shapely geometry as GeoJSON in the basemap's datum, simplified for drawing, 6 decimals."""
+    import shapely
+
+    if simplify:
+        geom = geom.simplify(simplify, preserve_topology=True)
+    if BASEMAPS[basemap].crs != "wgs84":
+        geom = datums.geometry_from_wgs84(geom, BASEMAPS[basemap].crs)
+    return mapping(shapely.set_precision(geom, 1e-6, mode="pointwise"))
+
+
+def district_outlines(basemap: str, only: str | None = None) -> dict[str, Any]:
+    """The district polygons (simplified) for drawing, with zh/en names."""
+    d = geography.districts()
+    feats = []
+    for code, row in d.iterrows():
+        if only and code != only:
+            continue
+        feats.append({"type": "Feature", "properties": {"adcode": code, "name": row["name"], "name_en": row["name_en"]},
+                      "geometry": geometry_to_display(row.geometry, basemap, SIMPLIFY_DEG)})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def station_record(s: Station, basemap: str) -> dict[str, Any]:
+    """The compact record the page script draws and filters: display position, datums, hours, amenities."""
+    dy, dx = to_display(s.lat, s.lon, basemap)
+    c = publish.datum_coords(s.lat, s.lon)
+    return {"id": s.id, "n": s.name, "k": s.kind, "st": s.status, "p": [dy, dx], "w": [s.lat, s.lon],
+            "g": c["gcj02"], "b": c["bd09"], "a": s.address, "hz": to_zh(s.hours), "ho": to_osm(s.hours),
+            "h": [list(map(list, day)) for day in s.hours] if s.hours is not None else None,
+            "am": list(s.amenities), "f": list(s.features), "ph": s.phone, "d": s.district, "demo": s.demo}
+
+
+# -- folium elements ---------------------------------------------------------------------------
+class StationLayer(JSCSSMixin, MacroElement):
+    """Hands the station records to our page script, which fills folium's MarkerCluster and the lists."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        StationMap.init({{ this.map_name }}, {{ this.cluster_name }}, {{ this.boundary_name }}, {{ this.payload }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, map_: folium.Map, cluster: MarkerCluster, boundaries: folium.GeoJson, payload: dict[str, Any],
+                 asset_base: str, script: str):
+        super().__init__()
+        self._name = "StationLayer"
+        self.map_name, self.cluster_name, self.boundary_name = map_.get_name(), cluster.get_name(), boundaries.get_name()
+        self.payload = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+        self.default_js = [("gcoord", asset_base + "vendor/gcoord/gcoord.global.prod.js"),
+                           ("stationmap_js", asset_base + script)]
+        self.default_css = []
+
+
+def _local_cluster(asset_base: str) -> MarkerCluster:
+    mc = MarkerCluster(options={"showCoverageOnHover": False, "maxClusterRadius": 45, "disableClusteringAtZoom": 15,
+                                "spiderfyOnMaxZoom": True, "chunkedLoading": True})
+    mc.default_js = [("markerclusterjs", asset_base + "vendor/leaflet.markercluster/leaflet.markercluster.js")]
+    mc.default_css = [("markerclustercss", asset_base + "vendor/leaflet.markercluster/MarkerCluster.css"),
+                      ("markerclusterdefaultcss", asset_base + "vendor/leaflet.markercluster/MarkerCluster.Default.css")]
+    return mc
+
+
+def base_map(*, basemap: str, settings: dict[str, Any], lang: str = "zh", center: tuple[float, float] | None = None,
+             zoom: int | None = None, asset_base: str = "/static/") -> folium.Map:
+    """An empty folium map on the chosen basemap, loading Leaflet from our own vendor folder only."""
+    basemap = check_basemap(basemap, settings)
+    lat, lon = center or CENTER_WGS84
+    m = folium.Map(location=list(to_display(lat, lon, basemap)), zoom_start=zoom or DEFAULT_ZOOM, tiles=None,
+                   control_scale=True, min_zoom=7, max_zoom=18, zoom_snap=0.25)
+    m.default_js = [("leaflet", asset_base + "vendor/leaflet/leaflet.js")]
+    m.default_css = [("leaflet_css", asset_base + "vendor/leaflet/leaflet.css"),
+                     ("stationmap_css", asset_base + "stationmap.css")]
+    for t in tile_layers(basemap, settings, lang):
+        folium.TileLayer(tiles=t.url, attr=t.attribution or " ", subdomains=t.subdomains, max_zoom=18,
+                         max_native_zoom=t.max_zoom, name=BASEMAPS[basemap].zh, overlay=False, control=False).add_to(m)
+    return m
+
+
+def add_boundaries(m: folium.Map, basemap: str, district: str | None = None) -> folium.GeoJson:
+    return folium.GeoJson(
+        district_outlines(basemap, district), name="districts", control=False,
+        style_function=lambda _f: {"color": "#7a3b9e", "weight": 2, "opacity": 0.8, "fill": False, "dashArray": "6 4"},
+        tooltip=folium.GeoJsonTooltip(fields=["name", "name_en"], labels=False),
+    ).add_to(m)
+
+
+def build_map(stations: Iterable[Station], *, basemap: str, settings: dict[str, Any], lang: str = "zh",
+              center: tuple[float, float] | None = None, zoom: int | None = None, district: str | None = None,
+              asset_base: str = "/static/", api_base: str | None = "/api", extra: dict[str, Any] | None = None,
+              script: str = "stationmap.js") -> folium.Map:
+    """The station map: basemap, district lines, clustered stations (drawn by our script), all shifted as needed.
+
+    `api_base` None means a static export: nearest search runs in the browser on the embedded data.
+    `center` is WGS-84 (lat, lon); `district` (adcode) limits the boundary drawn and the default view.
+    """
+    stations = list(stations)
+    basemap = check_basemap(basemap, settings)
+    m = base_map(basemap=basemap, settings=settings, lang=lang, center=center, zoom=zoom, asset_base=asset_base)
+    boundaries = add_boundaries(m, basemap, district)
+    cluster = _local_cluster(asset_base).add_to(m)
+    payload = {
+        "basemap": basemap, "crs": BASEMAPS[basemap].crs, "lang": lang, "api": api_base,
+        "fit": center is None, "stations": [station_record(s, basemap) for s in stations],
+        "sample": any(s.demo for s in stations),
+        "amenities": {t.key: [t.zh, t.en] for t in vocab.AMENITIES},
+        "speeds": travel.SPEED_M_S, "detour": travel.DETOUR_FACTOR,
+        "nav": {"amap": publish.AMAP_TEMPLATE, "baidu": publish.BAIDU_TEMPLATE},
+        **(extra or {}),
+    }
+    m.add_child(StationLayer(m, cluster, boundaries, payload, asset_base, script))
+    return m
+
+
+def render_parts(m: folium.Map) -> dict[str, str]:
+    """The folium page in three parts (head links and styles, map div, script) for our own page templates."""
+    fig = m.get_root()
+    fig.render()
+    return {"header": fig.header.render(), "html": fig.html.render(), "script": fig.script.render()}

@@ -1,0 +1,66 @@
+"""`stationmap render -o DIR`: a self-contained static map site the union can host with no Python behind it.
+
+The pages are the service's own /map and /embed, rendered once through the web app with the station
+records embedded and nearest search done in the browser; scripts, styles and Leaflet's images are
+copied from web/static (vendor/ filled by `make assets`), and the data sit beside them as GeoJSON.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .config import REPO_ROOT
+from .errors import StationmapError
+
+STATIC_DIR = REPO_ROOT / "web" / "static"
+VENDOR_FILES = ("leaflet/leaflet.js", "leaflet/leaflet.css", "leaflet/LICENSE", "leaflet/images",
+                "leaflet.markercluster/leaflet.markercluster.js", "leaflet.markercluster/MarkerCluster.css",
+                "leaflet.markercluster/MarkerCluster.Default.css", "leaflet.markercluster/MIT-LICENCE.txt",
+                "gcoord/gcoord.global.prod.js", "gcoord/LICENSE")
+OWN_FILES = ("stationmap.js", "stationmap.css")
+
+
+def render_site(out_dir: Path, overrides: dict[str, Any] | None = None, basemap: str | None = None,
+                lang: str | None = None) -> list[Path]:
+    """Write index.html (worker map), embed.html, stations.geojson, districts.geojson and static/ to out_dir."""
+    missing = [f for f in VENDOR_FILES if not (STATIC_DIR / "vendor" / f).exists()]
+    if missing:
+        raise StationmapError(f"web/static/vendor is incomplete ({missing[0]} missing): run `make assets` first")
+    from web import create_app, store
+    from web.pages import map_html
+    from .publish import feature_collection
+
+    app = create_app(overrides)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with app.test_request_context("/map"):
+        pages = {"index.html": map_html(lang, basemap, asset_base="static/", api_base=None),
+                 "embed.html": map_html(lang, basemap, asset_base="static/", api_base=None, template="embed.html")}
+        data = {"stations.geojson": feature_collection(store().all())}
+    from .geography import districts
+
+    data["districts.geojson"] = json.loads(districts().reset_index(drop=True).to_json(drop_id=True))
+    for name, html in pages.items():
+        (out / name).write_text(html, encoding="utf-8")
+        written.append(out / name)
+    for name, doc in data.items():
+        (out / name).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        written.append(out / name)
+    static = out / "static"
+    for rel in OWN_FILES:
+        dest = static / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(STATIC_DIR / rel, dest)
+        written.append(dest)
+    for rel in VENDOR_FILES:
+        src, dest = STATIC_DIR / "vendor" / rel, static / "vendor" / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dest, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, dest)
+        written.append(dest)
+    return written

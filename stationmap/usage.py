@@ -1,0 +1,104 @@
+"""Observed use: visits reported by smart stations, per station, district, day or ISO week.
+
+Days and weeks are on the Asia/Shanghai clock (UTC+8 all year: China has kept no daylight saving
+since 1991, so the fixed offset in SQL is exact). A visit counts on the day of the report that
+carried it. `demand_points` turns visits into weighted points, a demand layer for coverage and siting.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from . import geography
+from .db import iso_utc
+from .errors import InvalidInput
+from .hours import TZ
+from .store import StationStore
+from .telemetry import Telemetry
+
+GROUPINGS = ("station", "district", "day", "week")
+_LOCAL = "datetime(ts_utc, '+8 hours')"
+_KEYS = {
+    "station": "station_id",
+    "district": "district",
+    "day": f"date({_LOCAL})",
+    "week": f"date({_LOCAL}, 'weekday 0', '-6 days')",  # the Monday of the report's week
+}
+
+
+def _bound(value: date | datetime | str | None, what: str) -> str | None:
+    """A day (Asia/Shanghai midnight) or time as the stored UTC text."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(f"{what} {value!r}: give a day such as 2025-06-01") from None
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=TZ)
+    return iso_utc(value)
+
+
+def visits(telemetry: Telemetry, store: StationStore | None = None, by: str = "station",
+           since: date | datetime | str | None = None, until: date | datetime | str | None = None,
+           district: str | None = None) -> list[dict[str, Any]]:
+    """Visits and report counts grouped `by` station, district, day or week; `until` is exclusive.
+
+    Rows: {key, visits, reports} plus names (station: name, district; district: name; week: iso week, monday).
+    """
+    if by not in GROUPINGS:
+        raise InvalidInput(f"group by {by!r}: use one of {', '.join(GROUPINGS)}")
+    where, args = ["1=1"], []
+    for op, value, what in ((">=", since, "since"), ("<", until, "until")):
+        bound = _bound(value, what)
+        if bound:
+            where.append(f"ts_utc {op} ?")
+            args.append(bound)
+    if district:
+        where.append("district = ?")
+        args.append(geography.district_code(district))
+    key = _KEYS[by]
+    sql = (f"SELECT {key} AS key, MIN(district) AS district, SUM(visits) AS visits, COUNT(*) AS reports "
+           f"FROM reports WHERE {' AND '.join(where)} GROUP BY key ORDER BY key")
+    with telemetry.db() as con:
+        rows = [dict(r) for r in con.execute(sql, args)]
+    names = geography.districts()["name"]
+    stations = {s.id: s for s in store.all()} if store is not None and by == "station" else {}
+    out = []
+    for r in rows:
+        row: dict[str, Any] = {by: r["key"], "visits": int(r["visits"] or 0), "reports": r["reports"]}
+        if by == "station":
+            s = stations.get(r["key"])
+            row.update(name=s.name if s else "", district=r["district"], district_name=names.get(r["district"], ""))
+        elif by == "district":
+            row["district_name"] = names.get(r["key"], "")
+        elif by == "week":
+            monday = date.fromisoformat(r["key"])
+            year, week, _ = monday.isocalendar()
+            row = {"week": f"{year}-W{week:02d}", "monday": r["key"], **{k: row[k] for k in ("visits", "reports")}}
+        out.append(row)
+    return out
+
+
+def demand_rows(telemetry: Telemetry, store: StationStore, since: date | datetime | str | None = None,
+                until: date | datetime | str | None = None) -> list[dict[str, Any]]:
+    """One row per station that reported visits: station, name, lat, lon (WGS-84), weight = visits.
+
+    Written as CSV this is a planner's demand file (`stationmap.demand.load_demand` reads lat, lon,
+    weight). Stations no longer in the registry are left out (their location is unknown)."""
+    where = {s.id: s for s in store.all()}
+    out = []
+    for row in visits(telemetry, None, "station", since, until):
+        s = where.get(row["station"])
+        if s is not None and row["visits"] > 0:
+            out.append({"station": s.id, "name": s.name, "lat": s.lat, "lon": s.lon, "weight": row["visits"]})
+    return out
+
+
+def demand_points(telemetry: Telemetry, store: StationStore, since: date | datetime | str | None = None,
+                  until: date | datetime | str | None = None) -> list[tuple[float, float, float]]:
+    """(lat, lon, weight) per station that reported visits, for code that takes weighted points."""
+    return [(r["lat"], r["lon"], float(r["weight"])) for r in demand_rows(telemetry, store, since, until)]

@@ -1,0 +1,57 @@
+"""Shared pytest fixtures."""
+
+
+# -- registry data directories (issue 6: accounts, editing, telemetry) ------------------------
+import shutil as _shutil
+
+import pytest as _pytest
+
+
+@_pytest.fixture(scope="session")
+def _registry_template(tmp_path_factory):
+    """One sample registry (stations.gpkg + audit.sqlite) built once per session."""
+    from stationmap.store import open_store
+
+    d = tmp_path_factory.mktemp("registry-template")
+    open_store(d)
+    return d
+
+
+@_pytest.fixture
+def registry_dir(_registry_template, tmp_path):
+    """A fresh copy of the sample registry directory for one test."""
+    d = tmp_path / "data"
+    _shutil.copytree(_registry_template, d)
+    return d
+
+
+# -- the running web app (issue 5: API, OGC API, pages) ------------------------------------------
+@_pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """The real app on a free loopback port, with its own sample registry; CORS and framing for one origin."""
+    from webserver import start
+
+    data = tmp_path_factory.mktemp("live-data")
+    server = start({"data_dir": str(data), "cors_origins": ("https://union.example",),
+                    "frame_origins": ("https://union.example",), "rate_limit_public": "100000/minute"})
+    yield server
+    server.stop()
+
+
+@_pytest.fixture(scope="session")
+def chromium():
+    """Debian's headless Chromium driven by Playwright (skipped if /usr/bin/chromium is missing: `make browser`)."""
+    import os
+
+    from webserver import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.access(CHROMIUM, os.X_OK):
+        if os.environ.get("CI"):
+            _pytest.fail("no /usr/bin/chromium in CI: `make browser` should have installed it")
+        _pytest.skip("no /usr/bin/chromium: run `make browser`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

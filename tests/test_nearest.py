@@ -1,0 +1,201 @@
+"""Nearest stations: checked against brute-force geographiclib over every point."""
+import json
+import random
+import subprocess
+import sys
+from datetime import datetime
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from geographiclib.geodesic import Geodesic
+
+from stationmap import datums, travel
+from stationmap.cli import cli
+from stationmap.errors import InvalidInput, StationmapError
+from stationmap.hours import TZ, is_open
+from stationmap.nearest import NearestIndex, nearest
+from stationmap.store import load_sample
+from stationmap.vocab import amenity_key
+
+G = Geodesic.WGS84
+
+
+@pytest.fixture(scope="module")
+def stations():
+    return load_sample()
+
+
+def brute(lats, lons, lat, lon):
+    """(distance, position) to every point by geographiclib, sorted."""
+    return sorted((G.Inverse(lat, lon, a, b)["s12"], i) for i, (a, b) in enumerate(zip(lats, lons)))
+
+
+def clustered(n, seed):
+    """Points clustered like towns: a few centres, normal spread of a few km, around Jieyang and beyond."""
+    rng = np.random.default_rng(seed)
+    centres = np.column_stack((rng.uniform(22.5, 24.5, 12), rng.uniform(115, 117.5, 12)))
+    pick = rng.integers(0, 12, n)
+    lats = centres[pick, 0] + rng.normal(0, 0.03, n)
+    lons = centres[pick, 1] + rng.normal(0, 0.03, n)
+    return lats, lons
+
+
+def test_index_matches_brute_force_on_clustered_points():
+    lats, lons = clustered(3000, 1)
+    index = NearestIndex(lats, lons)
+    rng = random.Random(2)
+    for _ in range(25):
+        lat, lon = rng.uniform(22.5, 24.5), rng.uniform(115, 117.5)
+        ref = brute(lats, lons, lat, lon)
+        got = index.query(lat, lon, 5)
+        assert len(got) == 5
+        for (pos, dist), (ref_d, ref_pos) in zip(got, ref):
+            assert abs(dist - ref_d) < 0.1
+            if pos != ref_pos:  # only a tie may swap two points
+                assert abs(G.Inverse(lat, lon, lats[pos], lons[pos])["s12"] - ref_d) < 1e-6
+        assert [d for _, d in got] == sorted(d for _, d in got)
+
+
+def test_index_ranks_near_ties_on_the_ellipsoid():
+    """Points 1000 m + i x 5 cm away at scattered azimuths: a sphere would misorder them; we must not."""
+    lat0, lon0 = 23.55, 116.37
+    rng = random.Random(3)
+    order = list(range(40))
+    rng.shuffle(order)
+    pts = [G.Direct(lat0, lon0, rng.uniform(0, 360), 1000 + i * 0.05) for i in order]
+    index = NearestIndex([p["lat2"] for p in pts], [p["lon2"] for p in pts])
+    got = index.query(lat0, lon0, 40)
+    assert [order[pos] for pos, _ in got] == list(range(40))
+    for pos, dist in got:
+        assert abs(dist - (1000 + order[pos] * 0.05)) < 1e-4
+
+
+def test_index_bearing_and_small_sets():
+    index = NearestIndex([23.6, 23.5], [116.3, 116.4])
+    hits = index.query_with_bearing(23.55, 116.35, 5)
+    assert len(hits) == 2  # k larger than the set: all of them
+    for pos, dist, az in hits:
+        ref = G.Inverse(23.55, 116.35, [23.6, 23.5][pos], [116.3, 116.4][pos])
+        assert abs(dist - ref["s12"]) < 1e-3
+        assert abs(az - ref["azi1"] % 360) < 1e-6
+    assert NearestIndex([], []).query(23.5, 116.3, 3) == []
+
+
+@pytest.mark.parametrize("lat, lon, k, words", [
+    (23.5, 116.3, 0, ["k", "1 to 50"]),
+    (23.5, 116.3, 51, ["51", "1 to 50"]),
+    (23.5, 116.3, "many", ["'many'"]),
+    (23.5, 116.3, 2.5, ["2.5"]),
+    (95, 116.3, 5, ["latitude", "95", "-90 to 90"]),
+    (116.3, 23.5, 5, ["swapped"]),
+    (23.5, 190, 5, ["longitude", "190"]),
+    ("abc", 116.3, 5, ["latitude", "'abc'", "not a number"]),
+    (float("nan"), 116.3, 5, ["nan"]),
+])
+def test_index_rejects_bad_arguments(lat, lon, k, words):
+    index = NearestIndex([23.5], [116.3])
+    with pytest.raises(InvalidInput) as exc:
+        index.query(lat, lon, k)
+    for w in words:
+        assert w in str(exc.value)
+
+
+def test_nearest_matches_brute_force_with_filters(stations):
+    rng = random.Random(4)
+    when = datetime(2025, 6, 4, 12, 30, tzinfo=TZ)
+    for i in range(15):
+        lat, lon = rng.uniform(22.95, 23.75), rng.uniform(115.7, 116.55)
+        kw = [{}, {"amenities": ["微波炉"]}, {"kind": "smart"}, {"open_now": True, "when": when},
+              {"amenities": ["toilet", "drinking_water"], "kind": "outdoor"}][i % 5]
+        got = nearest(stations, lat, lon, k=5, **kw)
+        wanted = {amenity_key(a) for a in kw.get("amenities", [])}
+        pool = [s for s in stations
+                if ("kind" not in kw or s.kind == kw["kind"]) and wanted <= set(s.amenities)
+                and (not kw.get("open_now") or is_open(s.hours, when) is True)]
+        assert pool
+        ref = brute([s.lat for s in pool], [s.lon for s in pool], lat, lon)[:5]
+        assert [r.station.id for r in got] == [pool[p].id for _, p in ref]
+        for r, (d, _) in zip(got, ref):
+            assert abs(r.distance_m - d) < 0.1
+            assert r.minutes == pytest.approx(travel.all_minutes(r.distance_m))
+
+
+def test_gcj02_and_bd09_twins_give_the_same_answer(stations):
+    rng = random.Random(5)
+    for _ in range(10):
+        lat, lon = rng.uniform(23.0, 23.7), rng.uniform(115.8, 116.5)
+        ref = nearest(stations, lat, lon, k=5)
+        for crs in ("gcj02", "bd09"):
+            glat, glon = datums.from_wgs84(lat, lon, crs)
+            assert G.Inverse(lat, lon, glat, glon)["s12"] > 400  # the twin really is elsewhere
+            got = nearest(stations, glat, glon, k=5, crs=crs)
+            assert [r.station.id for r in got] == [r.station.id for r in ref]
+            for a, b in zip(got, ref):
+                assert abs(a.distance_m - b.distance_m) < 0.5
+
+
+def test_open_now_only_returns_open_stations(stations):
+    night = datetime(2025, 6, 8, 3, 0, tzinfo=TZ)  # a Sunday, 03:00
+    got = nearest(stations, 23.55, 116.37, k=50, open_now=True, when=night)
+    assert got and all(is_open(r.station.hours, night) is True for r in got)
+    assert all(r.open_now for r in got)
+    expected = sum(1 for s in stations if s.status == "open" and is_open(s.hours, night) is True)
+    assert len(got) == min(50, expected)
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"amenities": ["jacuzzi"]}, ["'jacuzzi'", "microwave"]),
+    ({"crs": "mars"}, ["'mars'", "wgs84"]),
+    ({"kind": "castle"}, ["'castle'", "outdoor"]),
+    ({"status": "gone"}, ["'gone'", "open"]),
+    ({"k": 60}, ["60"]),
+])
+def test_nearest_rejects_bad_filters(stations, kw, words):
+    with pytest.raises(InvalidInput) as exc:
+        nearest(stations, 23.55, 116.37, **kw)
+    for w in words:
+        assert w in str(exc.value)
+
+
+def test_result_dict_is_json_friendly(stations):
+    r = nearest(stations, 23.55, 116.37, k=1)[0]
+    d = json.loads(json.dumps(r.to_dict(), ensure_ascii=False))
+    for key in ("id", "name", "lat", "lon", "distance_m", "bearing_deg", "minutes"):
+        assert key in d
+    assert set(d["minutes"]) == {"walk", "ebike", "car"}
+    ref = G.Inverse(23.55, 116.37, d["lat"], d["lon"])
+    assert abs(d["distance_m"] - ref["s12"]) <= 0.06
+    assert abs(d["bearing_deg"] - ref["azi1"] % 360) <= 0.06
+
+
+def invoke(*args, data_dir):
+    result = CliRunner().invoke(cli, [*map(str, args), "--data-dir", str(data_dir)])
+    if isinstance(result.exception, StationmapError):  # main() turns these into exit 2
+        return 2, str(result.exception)
+    return result.exit_code, result.output
+
+
+def test_cli_nearest_json_and_table(registry_dir):
+    code, out = invoke("nearest", "23.55", "116.37", "-k", "3", "--amenity", "microwave", "--json", data_dir=registry_dir)
+    assert code == 0
+    rows = json.loads(out)
+    assert len(rows) == 3 and all("microwave" in r["amenities"] for r in rows)
+    code, out = invoke("nearest", "23.55", "116.37", data_dir=registry_dir)
+    assert code == 0 and "示例" in out and " m " in out
+    glat, glon = datums.from_wgs84(23.55, 116.37, "gcj02")
+    code, out = invoke("nearest", glat, glon, "--crs", "gcj02", "-k", "3", "--amenity", "微波炉", "--json",
+                       data_dir=registry_dir)
+    assert code == 0
+    assert [r["id"] for r in json.loads(out)] == [r["id"] for r in rows]
+
+
+def test_cli_bad_arguments_exit_2_with_one_line(registry_dir):
+    proc = subprocess.run([sys.executable, "-c", "from stationmap.cli import main; main()", "nearest", "23.55", "116.37",
+                           "-k", "99", "--data-dir", str(registry_dir)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "99" in proc.stderr and "Traceback" not in proc.stderr
+    for args in (("nearest", "abc", "116.37"), ("nearest", "23.55", "116.37", "--amenity", "jacuzzi"),
+                 ("nearest", "23.55", "116.37", "--crs", "mars")):
+        code, message = invoke(*args, data_dir=registry_dir)
+        assert code == 2 and "\n" not in message.strip()

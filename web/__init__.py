@@ -1,0 +1,102 @@
+"""The stationmap web service: JSON API (/api), OGC API – Features (/ogcapi) and the map pages.
+
+A thin adapter over the `stationmap` library: views parse parameters, call the library and shape
+the answer. Production: `gunicorn -w 2 -b 0.0.0.0:8000 'web:create_app()'`.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from stationmap import config
+from stationmap.errors import InvalidInput, StationmapError
+from stationmap.store import StationStore, open_store
+
+log = logging.getLogger(__name__)
+JSON_PREFIXES = ("/api", "/ogcapi", "/healthz")
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app from settings (defaults < STATIONMAP_* environment < `overrides`)."""
+    settings = config.load_settings(overrides)
+    from stationmap import mapview
+
+    mapview.check_basemap(settings["basemap"], settings)  # refuse a Tianditu default without a key, at start
+    app = Flask(__name__)
+    app.config["STATIONMAP"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.get("max_request_bytes")
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["stationmap_store"] = open_store(config.data_dir(settings))
+
+    if settings["cors_origins"]:
+        from flask_cors import CORS
+
+        origins = list(settings["cors_origins"])
+        CORS(app, resources={r"/api/*": {"origins": origins}, r"/ogcapi/*": {"origins": origins}},
+             expose_headers=["Content-Disposition"])
+
+    from . import admin, api, ogcapi, pages
+
+    app.register_blueprint(api.bp, url_prefix="/api")
+    app.register_blueprint(api.health_bp)
+    app.register_blueprint(ogcapi.bp, url_prefix="/ogcapi")
+    app.register_blueprint(pages.bp)
+    admin.init_app(app)  # accounts, editing, audit, telemetry, usage, rate limits (issue 6)
+    app.register_error_handler(StationmapError, _problem)
+    app.register_error_handler(HTTPException, _problem)
+    app.register_error_handler(Exception, _unexpected)
+    return app
+
+
+def store() -> StationStore:
+    return current_app.extensions["stationmap_store"]
+
+
+def settings() -> dict[str, Any]:
+    return current_app.config["STATIONMAP"]
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES) or request.accept_mimetypes.best == "application/json"
+
+
+def problem_response(status: int, title: str, detail: str, type_uri: str = "about:blank") -> Response:
+    """An RFC 9457 problem document."""
+    resp = jsonify(type=type_uri, title=title, status=status, detail=detail, instance=request.path)
+    resp.status_code = status
+    resp.mimetype = "application/problem+json"
+    return resp
+
+
+def _problem(err: Exception) -> Response | tuple[str, int]:
+    """The one error handler: library errors and HTTP errors as problem+json (API) or a short page."""
+    if isinstance(err, HTTPException):
+        status, title, detail, type_uri = err.code or 500, err.name, err.description or err.name, "about:blank"
+        if status == 405:
+            detail = f"{request.method} is not allowed here; this service is read-only at {request.path}"
+    else:
+        assert isinstance(err, StationmapError)
+        status, title, detail, type_uri = err.status, err.title, str(err), err.type_uri
+    if _wants_json():
+        resp = problem_response(status, title, detail, type_uri)
+        if isinstance(err, HTTPException) and status == 405 and err.valid_methods:
+            resp.headers["Allow"] = ", ".join(err.valid_methods)
+        return resp
+    return render_template("error.html", status=status, title=title, detail=detail), status
+
+
+def _unexpected(err: Exception) -> Response | tuple[str, int]:
+    if isinstance(err, (HTTPException, StationmapError)):
+        return _problem(err)
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    if _wants_json():
+        return problem_response(500, "Internal server error", "the server failed; the error was logged")
+    return render_template("error.html", status=500, title="Internal server error",
+                           detail="服务器出错，已记录。The server failed; the error was logged."), 500
+
+
+__all__ = ["create_app", "store", "settings", "problem_response", "InvalidInput"]

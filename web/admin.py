@@ -1,0 +1,336 @@
+"""Station management over HTTP: login, authenticated edits, audit log, telemetry, usage, the admin page.
+
+A thin adapter over `stationmap.accounts`, `editing`, `audit`, `telemetry` and `usage`:
+- editors and admins send `Authorization: Bearer <token>` (from `stationmap user token` or the
+  admin page's login); writes to an existing station send `If-Match: "<etag>"`;
+- smart stations POST signed reports to /api/stations/<id>/telemetry (no token: the signature is
+  the credential);
+- usage and live status are public and read-only, like every endpoint without a token.
+`init_app` also sets up rate limits (public per client address, telemetry per station, login per
+address) and trusts X-Forwarded-For only from `proxy_count` proxies.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, url_for
+
+from stationmap import config, geography, hours, usage
+from stationmap.accounts import Accounts, User, open_accounts
+from stationmap.audit import AuditLog, csv_text, open_audit, reconcile
+from stationmap.editing import (close_station, create_station, delete_station, edit_station, etag,
+                                reopen_station)
+from stationmap.errors import InvalidInput, PayloadTooLarge, Unauthorized
+from stationmap.model import Station
+from stationmap.telemetry import MAX_REPORT_BYTES, SIGNATURE_HEADER, Telemetry, open_telemetry, station_live
+
+from . import settings, store
+from .params import Param, documented
+
+bp = Blueprint("admin", __name__)
+TELEMETRY_ENDPOINT = "admin.telemetry_post"
+LOGIN_ENDPOINT = "admin.login"
+CRS = Param("crs", "string", "Datum of lat/lon in the body: wgs84, gcj02 (Amap) or bd09 (Baidu).",
+            enum=("wgs84", "gcj02", "bd09"), default="wgs84")
+
+
+# -- wiring ------------------------------------------------------------------------------------
+def init_app(app: Flask) -> None:
+    """Open accounts, audit and telemetry beside the registry; rate limits; register the blueprint."""
+    cfg = app.config["STATIONMAP"]
+    data = config.data_dir(cfg)
+    app.extensions["stationmap_accounts"] = open_accounts(data)
+    app.extensions["stationmap_audit"] = open_audit(data)
+    app.extensions["stationmap_telemetry"] = open_telemetry(data)
+    if cfg["proxy_count"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(cfg["proxy_count"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    from flask_limiter import Limiter
+
+    app.extensions["stationmap_limiter"] = Limiter(
+        key_func=_rate_key, app=app, default_limits=[_rate_limit], default_limits_exempt_when=lambda: not _rate_limit(),
+        storage_uri="memory://", headers_enabled=True, strategy="fixed-window")
+    app.register_blueprint(bp)
+
+
+def _rate_limit() -> str:
+    cfg = current_app.config["STATIONMAP"]
+    if request.endpoint == TELEMETRY_ENDPOINT:
+        return cfg["rate_limit_telemetry"]
+    if request.endpoint == LOGIN_ENDPOINT:
+        return cfg["rate_limit_login"]
+    return cfg["rate_limit_public"]
+
+
+def _rate_key() -> str:
+    if request.endpoint == TELEMETRY_ENDPOINT:  # a device behind a shared mobile address is still itself
+        return "station:" + str((request.view_args or {}).get("station_id", ""))[:100]
+    return request.remote_addr or "unknown"
+
+
+def accounts() -> Accounts:
+    return current_app.extensions["stationmap_accounts"]
+
+
+def audit_log() -> AuditLog:
+    return current_app.extensions["stationmap_audit"]
+
+
+def telemetry() -> Telemetry:
+    return current_app.extensions["stationmap_telemetry"]
+
+
+def current_user() -> User:
+    """The account behind the request's bearer token; Unauthorized otherwise."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("no token: send 'Authorization: Bearer <token>' (stationmap user token NAME)")
+    return accounts().authenticate(token.strip())
+
+
+@bp.after_request
+def _challenge(resp: Response) -> Response:
+    if resp.status_code == 401 and request.endpoint != TELEMETRY_ENDPOINT:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="stationmap"'
+    if request.endpoint != "admin.admin_page" and request.path.startswith(("/api/auth", "/api/admin", "/api/audit")):
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput("send a JSON object (Content-Type: application/json)")
+    return data
+
+
+def _names() -> tuple[Any, Any]:
+    return geography.districts()["name"], geography.township_areas()["name"]
+
+
+def station_json(s: Station) -> dict[str, Any]:
+    """A station for the admin page: stored fields, display names, version and live status."""
+    d_names, t_names = _names()
+    return {**s.to_record(), "district_name": d_names.get(s.district, ""), "township_name": t_names.get(s.township, ""),
+            "hours_zh": hours.to_zh(s.hours), "etag": etag(s),
+            "live": station_live(live_statuses(), s.id, s.kind)}
+
+
+def _station_response(s: Station, status: int = 200) -> Response:
+    resp = jsonify(station=station_json(s))
+    resp.status_code = status
+    resp.set_etag(etag(s))
+    return resp
+
+
+def _user_json(u: User) -> dict[str, Any]:
+    d_names, _ = _names()
+    return {"name": u.name, "role": u.role, "district": u.district,
+            "district_name": d_names.get(u.district, "") if u.district else "全市"}
+
+
+# -- live status (used by the public station API too) ------------------------------------------
+def live_statuses() -> dict[str, dict[str, Any]]:
+    return telemetry().live_status(settings()["status_unknown_after_s"])
+
+
+def annotate_live(features: list[dict[str, Any]]) -> None:
+    """Add `live` (smart stations: open/closed/unknown with occupancy...; others: null) to GeoJSON features."""
+    live = live_statuses()
+    for f in features:
+        p = f["properties"]
+        p["live"] = station_live(live, f.get("id") or p.get("id"), p.get("kind", ""))
+
+
+@bp.get("/api/live")
+@documented("Live status of smart stations from their last report; 'unknown' when older than the configured time.",
+            tag="stations")
+def live_view() -> Response:
+    return jsonify(stale_after_s=settings()["status_unknown_after_s"], stations=live_statuses())
+
+
+# -- login -------------------------------------------------------------------------------------
+@bp.post("/api/auth/login")
+@documented("Sign in with name and password (JSON); returns a bearer token that expires.", tag="admin")
+def login() -> Response:
+    """Name and password (JSON) -> a token valid for `login_token_ttl_h` hours."""
+    data = _body()
+    name, password = str(data.get("name", ""))[:64], str(data.get("password", ""))[:1000]
+    user = accounts().login(name, password)
+    token, info = accounts().issue_token(user.name, "admin page login",
+                                         timedelta(hours=settings()["login_token_ttl_h"]))
+    return jsonify(token=token, token_id=info.id, expires_utc=info.expires_utc, user=_user_json(user))
+
+
+@bp.post("/api/auth/logout")
+@documented("Revoke the bearer token of this request.", tag="admin")
+def logout() -> Response:
+    """Revoke the token this request carries."""
+    current_user()
+    accounts().revoke_token(request.headers["Authorization"].partition(" ")[2].strip())
+    return Response(status=204)
+
+
+@bp.get("/api/auth/me")
+@documented("The account behind the bearer token (401 without one).", tag="admin")
+def me() -> Response:
+    return jsonify(user=_user_json(current_user()))
+
+
+# -- stations ----------------------------------------------------------------------------------
+@bp.get("/api/admin/stations")
+@documented("Stations the caller may edit (editors: their district), each with its etag (bearer token).",
+            tag="admin")
+def admin_stations() -> Response:
+    user = current_user()
+    chosen = [s for s in store().all() if user.may_edit(s.district)]
+    return jsonify(user=_user_json(user), count=len(chosen), stations=[station_json(s) for s in chosen])
+
+
+@bp.get("/api/admin/stations/<station_id>")
+@documented("One station with its ETag, for editing (bearer token).", tag="admin",
+            path_params={"station_id": "Station id."})
+def admin_station(station_id: str) -> Response:
+    current_user()
+    return _station_response(store().get(station_id[:100]))
+
+
+@bp.post("/api/stations")
+@documented("Create a station (bearer token).", params=(CRS,), tag="admin")
+def create(crs: str) -> Response:
+    """Create a station (bearer token); 201 with Location and ETag."""
+    s = create_station(store(), current_user(), _body(), crs=crs)
+    resp = _station_response(s, 201)
+    resp.headers["Location"] = url_for("admin.admin_station", station_id=s.id)
+    return resp
+
+
+@bp.patch("/api/stations/<station_id>")
+@documented("Edit a station (bearer token, If-Match).", params=(CRS,), tag="admin", path_params={"station_id": "Station id."})
+def edit(station_id: str, crs: str) -> Response:
+    """Change fields (JSON) of a station; If-Match: its ETag."""
+    return _station_response(edit_station(store(), current_user(), station_id[:100], _body(),
+                                          request.headers.get("If-Match"), crs=crs))
+
+
+@bp.post("/api/stations/<station_id>/close")
+@documented("Close a station (暂停开放; bearer token, If-Match).", tag="admin", path_params={"station_id": "Station id."})
+def close(station_id: str) -> Response:
+    return _station_response(close_station(store(), current_user(), station_id[:100], request.headers.get("If-Match")))
+
+
+@bp.post("/api/stations/<station_id>/reopen")
+@documented("Reopen a closed station (bearer token, If-Match).", tag="admin", path_params={"station_id": "Station id."})
+def reopen(station_id: str) -> Response:
+    return _station_response(reopen_station(store(), current_user(), station_id[:100], request.headers.get("If-Match")))
+
+
+@bp.delete("/api/stations/<station_id>")
+@documented("Delete a station (bearer token, If-Match); the audit log keeps it.", tag="admin",
+            path_params={"station_id": "Station id."})
+def delete(station_id: str) -> Response:
+    delete_station(store(), current_user(), station_id[:100], request.headers.get("If-Match"))
+    return Response(status=204)
+
+
+# -- audit ---------------------------------------------------------------------------------------
+@bp.get("/api/audit")
+@documented("The audit log, newest first: who, when (UTC and Asia/Shanghai), action, before and after "
+            "(bearer token; editors see their district).",
+            params=(Param("station", "string", "Only this station id."),
+                    Param("actor", "string", "Only changes by this user."),
+                    Param("since", "string", "Only changes from this UTC time on, e.g. 2025-06-01."),
+                    Param("limit", "integer", "At most this many entries.", default=500, minimum=1, maximum=100000),
+                    Param("format", "string", "json or csv (a download).", enum=("json", "csv"), default="json")),
+            tag="admin", media=("application/json", "text/csv"))
+def audit_view(station, actor, since, limit: int, format: str) -> Response:
+    user = current_user()
+    reconcile(store())
+    entries = audit_log().entries(station, actor, since, limit if user.role == "admin" else None)
+    if user.role != "admin":
+        entries = [e for e in entries if user.district in ((e.before or {}).get("district"), (e.after or {}).get("district"))]
+    entries = entries[:limit]
+    if format == "csv":
+        resp = Response("\ufeff" + csv_text(entries), mimetype="text/csv")
+        resp.headers["Content-Disposition"] = 'attachment; filename="audit.csv"'
+        return resp
+    return jsonify(count=len(entries), entries=[e.to_json() for e in entries])
+
+
+# -- telemetry -------------------------------------------------------------------------------------
+@bp.post("/api/stations/<station_id>/telemetry")
+@documented("A smart station's signed report (X-Signature: sha256=HMAC of the body with its device key).",
+            tag="telemetry", path_params={"station_id": "Station id."})
+def telemetry_post(station_id: str) -> Response:
+    """A signed report from a smart station (see stationmap.telemetry for the format)."""
+    if (request.content_length or 0) > MAX_REPORT_BYTES:
+        raise PayloadTooLarge(f"report is {request.content_length} bytes; at most {MAX_REPORT_BYTES}")
+    body = request.get_data(cache=False)
+    report = telemetry().receive(store(), accounts(), station_id[:100], body, request.headers.get(SIGNATURE_HEADER),
+                                 settings()["telemetry_window_s"])
+    resp = jsonify(accepted=True, station=station_id, nonce=report.nonce, live=live_statuses().get(station_id))
+    resp.status_code = 201
+    return resp
+
+
+@bp.get("/api/stations/<station_id>/telemetry")
+@documented("The latest reports of a smart station (bearer token).",
+            params=(Param("limit", "integer", "How many reports.", default=50, minimum=1, maximum=1000),),
+            tag="admin", path_params={"station_id": "Station id."})
+def telemetry_get(station_id: str, limit: int) -> Response:
+    current_user()
+    s = store().get(station_id[:100])
+    return jsonify(station=s.id, live=station_live(live_statuses(), s.id, s.kind),
+                   reports=telemetry().reports(s.id, limit))
+
+
+# -- usage -----------------------------------------------------------------------------------------
+_PERIOD = (Param("since", "string", "First day (Asia/Shanghai), e.g. 2025-06-01."),
+           Param("until", "string", "Day after the last one (exclusive)."))
+
+
+@bp.get("/api/usage")
+@documented("Visits reported by smart stations per station, district, day or ISO week (Asia/Shanghai).",
+            params=(Param("by", "string", "Grouping.", enum=usage.GROUPINGS, default="station"), *_PERIOD,
+                    Param("district", "string", "Only this district (name or adcode).", convert=geography.district_code),
+                    Param("format", "string", "json or csv.", enum=("json", "csv"), default="json")),
+            tag="planning", media=("application/json", "text/csv"))
+def usage_view(by: str, since, until, district, format: str) -> Response:
+    rows = usage.visits(telemetry(), store(), by, since, until, district)
+    if format == "csv":
+        from .api import csv_response
+
+        return csv_response(rows, f"usage_by_{by}.csv")
+    return jsonify(by=by, since=since, until=until, total_visits=sum(r["visits"] for r in rows), rows=rows)
+
+
+@bp.get("/api/usage/demand")
+@documented("Observed visits as a demand layer: one weighted point per station (lat, lon, weight = visits); "
+            "the CSV loads as a planner's demand file.",
+            params=(*_PERIOD, Param("format", "string", "csv, geojson or json.", enum=("csv", "geojson", "json"),
+                                    default="csv")),
+            tag="planning", media=("text/csv", "application/geo+json", "application/json"))
+def usage_demand_view(since, until, format: str) -> Response:
+    rows = usage.demand_rows(telemetry(), store(), since, until)
+    if format == "csv":
+        from .api import csv_response
+
+        return csv_response(rows, "observed_visits_demand.csv")
+    if format == "geojson":
+        from .api import geojson_response, points_collection
+
+        return geojson_response(points_collection(rows), "observed_visits_demand.geojson")
+    return jsonify(count=len(rows), points=rows)
+
+
+# -- the admin page ----------------------------------------------------------------------------------
+@bp.get("/admin")
+@documented("Station management page (HTML; sign in with a name and password).", tag="pages", media=("text/html",))
+def admin_page() -> str:
+    d_names, _ = _names()
+    return render_template("admin.html", districts=[(code, d_names[code]) for code in d_names.index],
+                           stale_after_s=settings()["status_unknown_after_s"],
+                           sample=any(s.demo for s in store().all()))

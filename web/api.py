@@ -1,0 +1,285 @@
+"""JSON API under /api: stations, nearest, coverage, gaps, suggestions, boundaries, OpenAPI; and /healthz.
+
+Every view declares its query parameters (web.params) and calls the library; geometry is WGS-84
+(RFC 7946). Coverage, gaps and suggestions also come as CSV (UTF-8 with BOM, opens in Excel) and GeoJSON.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from typing import Any, Iterable
+
+from flask import Blueprint, Response, jsonify
+
+from stationmap import geography, publish, travel, vocab
+from stationmap.errors import InvalidInput
+from stationmap.hours import TZ
+from stationmap.model import KINDS, STATUSES, Station
+
+from . import settings, store
+from .admin import annotate_live
+from .params import Param, documented
+
+bp = Blueprint("api", __name__)
+health_bp = Blueprint("health", __name__)
+
+POPULATION_NOTE = ("Population is modelled (2020 census district totals spread by a documented model), "
+                   "not counted; 人口为模型估算值，非实际统计。")
+
+# -- shared parameter declarations --------------------------------------------------------------
+KIND = Param("kind", "string", "Station kind: outdoor (户外劳动者服务站点) or smart (智能化工会驿站).", enum=KINDS)
+STATUS = Param("status", "string", "Station status.", enum=STATUSES)
+AMENITY = Param("amenity", "array", "Required amenities, all of them (keys, Chinese names or synonyms; "
+                "comma separated or repeated).", enum=vocab.AMENITY_KEYS, convert=vocab.amenity_key)
+OPEN_NOW = Param("open_now", "boolean", "Only stations open now (Asia/Shanghai); unknown hours count as closed.",
+                 default=False)
+DISTRICT = Param("district", "string", "District name (普宁市, 普宁, Puning) or adcode (445281).",
+                 convert=geography.district_code)
+REACH = (
+    Param("reach_m", "number", "Straight-line reach in metres (0 < reach <= 50,000). Give this or minutes.",
+          minimum=0, maximum=travel.MAX_REACH_M),
+    Param("minutes", "number", "Travel time in minutes; with mode. Give this or reach_m.", minimum=0),
+    Param("mode", "string", "Travel mode for minutes: walk, ebike or car (speeds and detour factor: "
+          "stationmap.travel).", enum=travel.MODES),
+    Param("min_stations", "integer", "Stations that must reach a place: 1, or 2 for 双15 cross coverage (交叉覆盖).",
+          enum=(1, 2), default=1),
+)
+FORMAT = Param("format", "string", "Response format.", enum=("json", "geojson", "csv"), default="json")
+
+
+def reach_from(args: dict[str, Any]) -> float:
+    return travel.resolve_reach(args.get("reach_m"), args.get("minutes"), args.get("mode"))
+
+
+def reach_meta(args: dict[str, Any], reach: float) -> dict[str, Any]:
+    return {"reach_m": round(reach, 1), "minutes": args.get("minutes"), "mode": args.get("mode"),
+            "reach_label": travel.describe_reach(reach, args.get("minutes"), args.get("mode")),
+            "min_stations": args.get("min_stations", 1)}
+
+
+# -- stations ----------------------------------------------------------------------------------
+def select_stations(stations: Iterable[Station], *, kind=None, district=None, amenity=(), open_now=False,
+                    status=None, bbox=None, q=None, when: datetime | None = None) -> list[Station]:
+    """The station filters shared by /api/stations and the map pages."""
+    from stationmap.nearest import filter_stations
+
+    chosen = filter_stations(stations, kind=kind, amenities=amenity, open_now=open_now, status=status, when=when)
+    if district:
+        chosen = [s for s in chosen if s.district == district]
+    if bbox:
+        w, s_, e, n = bbox
+        chosen = [s for s in chosen if w <= s.lon <= e and s_ <= s.lat <= n]
+    if q:
+        needle = q.casefold()
+        chosen = [s for s in chosen if any(needle in str(v).casefold() for v in (s.name, s.address, s.host, s.id))]
+    return chosen
+
+
+@bp.get("/stations")
+@documented("Stations as a GeoJSON FeatureCollection (WGS-84), with GCJ-02/BD-09 coordinates and navigation links.",
+            params=(KIND, DISTRICT, AMENITY, OPEN_NOW, STATUS,
+                    Param("bbox", "bbox", "Bounding box: min lon, min lat, max lon, max lat (WGS-84)."),
+                    Param("q", "string", "Text to find in name, address, host or id.")),
+            tag="stations", media=("application/geo+json",))
+def stations(**args: Any) -> Response:
+    now = datetime.now(TZ)
+    chosen = select_stations(store().all(), when=now, **args)
+    doc = publish.feature_collection(chosen, now)
+    annotate_live(doc["features"])  # smart stations' live status (issue 6)
+    return geojson_response(doc)
+
+
+@bp.get("/stations/<station_id>")
+@documented("One station as a GeoJSON Feature; 404 for an unknown id.", tag="stations",
+            media=("application/geo+json",), path_params={"station_id": "Station id, e.g. st-e0a8117eb7."})
+def station(station_id: str) -> Response:
+    feature = publish.station_feature(store().get(station_id[:100]), datetime.now(TZ))
+    annotate_live([feature])
+    return geojson_response(feature)
+
+
+@bp.get("/nearest")
+@documented("The k nearest stations to a point, by geodesic distance, with bearing and minutes per mode.",
+            params=(Param("lat", "number", "Latitude of the point (in crs).", required=True, minimum=-90, maximum=90),
+                    Param("lon", "number", "Longitude of the point (in crs).", required=True, minimum=-180, maximum=180),
+                    Param("k", "integer", "How many stations.", default=5, minimum=1, maximum=50),
+                    Param("crs", "string", "Datum of lat/lon: wgs84 (GPS, browser), gcj02 (Amap, WeChat), bd09 (Baidu).",
+                          enum=("wgs84", "gcj02", "bd09"), default="wgs84"),
+                    KIND, AMENITY, OPEN_NOW, STATUS),
+            tag="queries")
+def nearest_view(lat: float, lon: float, k: int, crs: str, kind, amenity, open_now: bool, status) -> Response:
+    from stationmap import datums
+    from stationmap.nearest import nearest
+
+    if k > settings()["max_results"]:
+        raise InvalidInput(f"k={k} is more than this service allows ({settings()['max_results']})")
+    now = datetime.now(TZ)
+    results = nearest(store().all(), lat, lon, k=k, crs=crs, kind=kind, amenities=amenity, open_now=open_now,
+                      status=status, when=now)
+    wlat, wlon = datums.to_wgs84(lat, lon, crs)
+    out = []
+    for r in results:
+        d = r.to_dict()
+        d["coords"] = publish.datum_coords(r.station.lat, r.station.lon)
+        d["nav"] = publish.nav_links(r.station.lat, r.station.lon, r.station.name)
+        out.append(d)
+    return jsonify(origin={"lat": round(wlat, 7), "lon": round(wlon, 7), "crs": "wgs84",
+                           "coords": publish.datum_coords(wlat, wlon), "in_jieyang": geography.in_jieyang(wlat, wlon)},
+                   time=now.isoformat(timespec="seconds"), count=len(out), results=out,
+                   sample_data=any(r["demo"] for r in out))
+
+
+# -- planning ----------------------------------------------------------------------------------
+@bp.get("/coverage")
+@documented("Share of land and (modelled) population within reach, for the city, each district and township.",
+            params=(*REACH, FORMAT), tag="planning",
+            media=("application/json", "application/geo+json", "text/csv"))
+def coverage_view(format: str, **args: Any) -> Response:
+    from stationmap.coverage import coverage
+
+    reach = reach_from(args)
+    result = coverage(store().all(), reach, min_stations=args["min_stations"])
+    if format == "geojson":
+        return geojson_response(result.to_geojson(), "coverage.geojson")
+    table = result.to_dict()
+    if format == "csv":
+        return csv_response(coverage_rows(table), "coverage.csv")
+    return jsonify({**table, **reach_meta(args, reach), "population_note": POPULATION_NOTE})
+
+
+def coverage_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat row per area (city, districts, townships) for CSV and the planner table."""
+    d_names = geography.districts()["name"]
+    t = geography.township_areas()
+    rows = [{"level": "city", "code": "445200", "name": "揭阳市", **_shares(table["city"])}]
+    rows += [{"level": "district", "code": code, "name": v.get("name") or d_names.get(code, ""), **_shares(v)}
+             for code, v in table["districts"].items()]
+    rows += [{"level": "township", "code": code, "name": v.get("name") or t["name"].get(code, ""),
+              "district": v.get("district") or t["district"].get(code, ""), **_shares(v)}
+             for code, v in table["townships"].items()]
+    return rows
+
+
+_SHARE_KEYS = ("area_km2", "covered_area_km2", "area_share", "population", "covered_population", "population_share")
+
+
+def _shares(v: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.get(k) for k in _SHARE_KEYS}
+
+
+@bp.get("/gaps")
+@documented("Uncovered demand ranked by the (modelled) people it holds, with location, district and township.",
+            params=(*REACH, Param("limit", "integer", "How many gaps.", default=50, minimum=1, maximum=1000), FORMAT),
+            tag="planning", media=("application/json", "application/geo+json", "text/csv"))
+def gaps_view(format: str, limit: int, **args: Any) -> Response:
+    from stationmap import coverage
+
+    reach = reach_from(args)
+    found = coverage.gaps(store().all(), reach, min_stations=args["min_stations"], limit=limit)
+    if format == "csv":
+        return csv_text_response(coverage.gaps_csv(found), "gaps.csv")
+    if format == "geojson":
+        return geojson_response(coverage.gaps_geojson(found), "gaps.geojson")
+    return jsonify(**reach_meta(args, reach), population_note=POPULATION_NOTE, count=len(found),
+                   gaps=[g.to_dict() for g in found])
+
+
+@bp.get("/suggest")
+@documented("n new sites that maximise newly covered (modelled) population, each with its marginal gain.",
+            params=(Param("n", "integer", "How many new sites.", default=5, minimum=1, maximum=100), *REACH, FORMAT),
+            tag="planning", media=("application/json", "application/geo+json", "text/csv"))
+def suggest_view(format: str, n: int, **args: Any) -> Response:
+    from stationmap.siting import suggest
+
+    if n > settings()["max_suggest"]:
+        raise InvalidInput(f"n={n} is more than this service computes at once ({settings()['max_suggest']})")
+    reach = reach_from(args)
+    result = suggest(store().all(), n, reach, min_stations=args["min_stations"]).to_dict()
+    sites = result.get("sites", [])
+    if format == "csv":
+        return csv_response(sites, "suggested_sites.csv")
+    if format == "geojson":
+        return geojson_response(points_collection(sites), "suggested_sites.geojson")
+    return jsonify({**result, **reach_meta(args, reach), "population_note": POPULATION_NOTE})
+
+
+def points_collection(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rows that carry lat/lon as GeoJSON points (other keys become properties)."""
+    feats = []
+    for r in rows:
+        props = {k: v for k, v in r.items() if k not in ("lat", "lon", "geometry")}
+        geom = r.get("geometry") or {"type": "Point", "coordinates": [r["lon"], r["lat"]]}
+        feats.append({"type": "Feature", "geometry": geom, "properties": props})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+# -- boundaries --------------------------------------------------------------------------------
+@bp.get("/districts")
+@documented("The five county-level districts (polygons) with 2020 census population and land area.",
+            tag="boundaries", media=("application/geo+json",))
+def districts_view() -> Response:
+    return geojson_response(_frame_geojson(geography.districts()))
+
+
+@bp.get("/townships")
+@documented("The 87 townships: approximate cells (a model, not official borders) or their seat points.",
+            params=(Param("layer", "string", "areas (approximate cells) or seats (points).",
+                          enum=("areas", "seats"), default="areas"),), tag="boundaries", media=("application/geo+json",))
+def townships_view(layer: str) -> Response:
+    frame = geography.township_areas() if layer == "areas" else geography.townships()
+    return geojson_response(_frame_geojson(frame))
+
+
+def _frame_geojson(frame) -> dict[str, Any]:
+    return json.loads(frame.reset_index(drop=True).to_json(drop_id=True, to_wgs84=True))
+
+
+# -- service -----------------------------------------------------------------------------------
+@bp.get("/openapi.json")
+@documented("This document: OpenAPI 3 description of every route of the service.", tag="service",
+            media=("application/vnd.oai.openapi+json;version=3.0",))
+def openapi_view() -> Response:
+    from .openapi import build
+
+    return jsonify(build())
+
+
+@health_bp.get("/healthz")
+@documented("Liveness and registry check: status and station count.", tag="service")
+def healthz() -> Response:
+    stations_ = store().all()
+    return jsonify(status="ok", stations=len(stations_), sample_data=any(s.demo for s in stations_),
+                   time=datetime.now(TZ).isoformat(timespec="seconds"))
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def geojson_response(doc: dict[str, Any], filename: str | None = None) -> Response:
+    resp = jsonify(doc)
+    resp.mimetype = "application/geo+json"
+    if filename:
+        resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp
+
+
+def csv_text_response(text: str, filename: str) -> Response:
+    resp = Response(text if text.startswith("\ufeff") else "\ufeff" + text, mimetype="text/csv")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp
+
+
+def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
+    """CSV with a UTF-8 BOM so that Excel shows the Chinese names; lists and dicts as JSON text."""
+    buf = io.StringIO()
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r if k not in columns and k != "geometry"]
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
+                         for k, v in r.items()})
+    resp = Response("\ufeff" + buf.getvalue(), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp

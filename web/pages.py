@@ -1,0 +1,130 @@
+"""HTML pages: /map (workers, mobile first), /embed (iframe for the union's site), /planner (coverage planning).
+
+Maps come from `stationmap.mapview` (folium); these views only pick stations and parameters, and set
+the Content-Security-Policy: our own origin for scripts and styles, the configured tile hosts for
+images, and frame-ancestors limited to the configured origins on /embed (and to ourselves elsewhere).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from stationmap import geography, mapview, travel
+from stationmap.errors import InvalidInput
+from stationmap.hours import TZ
+
+from . import settings, store
+from .api import KIND, REACH, select_stations
+from .i18n import UI, words
+from .params import Param, documented
+
+bp = Blueprint("pages", __name__)
+
+
+def _center(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    try:
+        lat, lon = (float(p) for p in parts)
+    except ValueError:
+        raise InvalidInput(f"center={text[:60]!r} must be 'lat,lon' in WGS-84, e.g. 23.55,116.37") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise InvalidInput(f"center={text[:60]!r} is out of range: latitude -90..90, longitude -180..180")
+    return lat, lon
+
+
+LANG = Param("lang", "string", "Interface language: zh (简体中文, default) or en.", enum=("zh", "en"))
+BASEMAP = Param("basemap", "string", "Basemap: osm, amap (高德, GCJ-02) or tianditu (天地图, needs a configured key).",
+                enum=tuple(mapview.BASEMAPS))
+VIEW = (Param("center", "string", "Map centre 'lat,lon' (WGS-84).", convert=_center),
+        Param("zoom", "integer", "Zoom level.", minimum=7, maximum=18))
+DISTRICT = Param("district", "string", "Only this district: name (普宁市) or adcode (445281).",
+                 convert=geography.district_code)
+
+
+def _common(lang: str | None, basemap: str | None) -> tuple[str, str]:
+    cfg = settings()
+    return lang or cfg["language"], mapview.check_basemap(basemap or cfg["basemap"], cfg)
+
+
+def _page_context(lang: str, basemap: str, stations: list) -> dict[str, Any]:
+    return {"lang": lang, "t": words(lang), "ui": UI, "basemap": basemap, "sample": any(s.demo for s in stations),
+            "count": len(stations), "basemaps": mapview.BASEMAPS}
+
+
+@bp.get("/")
+def index() -> Response:
+    return redirect(url_for("pages.map_page"))
+
+
+@bp.get("/map")
+@documented("The workers' map (HTML): locate me, nearest stations, filters, navigation links.",
+            params=(LANG, BASEMAP, *VIEW), tag="pages", media=("text/html",))
+def map_page(lang, basemap, center, zoom) -> str:
+    return map_html(lang, basemap, center, zoom, asset_base=url_for("static", filename=""),
+                    api_base=url_for("api.stations").rsplit("/", 1)[0])
+
+
+def map_html(lang: str | None, basemap: str | None, center=None, zoom=None, *, asset_base: str,
+             api_base: str | None, template: str = "map.html", **select: Any) -> str:
+    """The worker map page (or the embed page), also used by the static export (api_base None)."""
+    lang, basemap = _common(lang, basemap)
+    stations = select_stations(store().all(), **select) if select else store().all()
+    m = mapview.build_map(stations, basemap=basemap, settings=settings(), lang=lang, center=center, zoom=zoom,
+                          district=select.get("district"), asset_base=asset_base, api_base=api_base,
+                          extra={"embed": template == "embed.html", "kind": select.get("kind")})
+    return render_template(template, parts=mapview.render_parts(m), static=api_base is None,
+                           **_page_context(lang, basemap, stations))
+
+
+@bp.get("/embed")
+@documented("The map for an <iframe> on the union's site: no page chrome; framing only from configured origins.",
+            params=(DISTRICT, KIND, LANG, BASEMAP, *VIEW), tag="pages", media=("text/html",))
+def embed_page(district, kind, lang, basemap, center, zoom) -> str:
+    return map_html(lang, basemap, center, zoom, asset_base=url_for("static", filename=""),
+                    api_base=url_for("api.stations").rsplit("/", 1)[0], template="embed.html",
+                    district=district, kind=kind)
+
+
+@bp.get("/planner")
+@documented("Coverage planning (HTML): coverage for a reach, gaps, district/township table, suggested sites, downloads.",
+            params=(*REACH, Param("n", "integer", "Suggested new sites (0 for none).", default=5, minimum=0, maximum=30),
+                    LANG, BASEMAP), tag="pages", media=("text/html",))
+def planner_page(lang, basemap, n: int, **reach_args) -> str:
+    from .planner import plan
+
+    lang, basemap = _common(lang, basemap)
+    if reach_args.get("reach_m") is None and reach_args.get("minutes") is None:
+        reach_args.update(minutes=15.0, mode=reach_args.get("mode") or "ebike")
+    if n > settings()["max_suggest"]:
+        raise InvalidInput(f"n={n} is more than this service computes at once ({settings()['max_suggest']})")
+    stations = store().all()
+    ctx = plan(stations, reach_args, n, basemap, lang, asset_base=url_for("static", filename=""))
+    return render_template("planner.html", **ctx, modes=travel.MODES, mode_zh=travel.MODE_ZH,
+                           now=datetime.now(TZ).strftime("%Y-%m-%d %H:%M"), **_page_context(lang, basemap, stations))
+
+
+@bp.after_app_request
+def security_headers(resp: Response) -> Response:
+    """Security headers for every response; for HTML, the CSP: only our own scripts and styles,
+    tiles from the configured hosts (the admin page: no inline script at all)."""
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if resp.mimetype != "text/html":
+        return resp
+    cfg = settings()
+    tiles = " ".join(sorted(f"https://{h}" for h in mapview.tile_hosts(cfg)))
+    if request.endpoint == "pages.embed_page":
+        ancestors = " ".join(("'self'", *cfg["frame_origins"]))
+    else:
+        ancestors = "'self'"
+        resp.headers["X-Frame-Options"] = "SAMEORIGIN"
+    scripts = "'self'" if request.endpoint == "admin.admin_page" else "'self' 'unsafe-inline'"
+    resp.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data: {tiles}; connect-src 'self'; font-src 'self'; base-uri 'self'; "
+        f"form-action 'self'; frame-ancestors {ancestors}")
+    resp.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
