@@ -363,7 +363,7 @@ def _demand(demand_file: Path | None, demand_crs: str):
 
 
 def _pop_note(demand) -> str:
-    return ("population is modelled (人口为模型估算): " + demand.label) if demand.modelled else demand.label
+    return f"population: {demand.label}" + (" — 人口为模型估算" if demand.modelled else "")
 
 
 @cli.command("nearest")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -36,6 +37,7 @@ from .model import STATUSES, Station
 QUAD_SEGS = 32  # 128 vertices per circle: polygon area within 0.04 % of the circle's
 _CACHE: OrderedDict[tuple, "CoverageResult"] = OrderedDict()
 _CACHE_SIZE = 32
+_LOCK = threading.Lock()  # the web service may call from several threads
 
 
 @lru_cache(maxsize=None)
@@ -53,8 +55,8 @@ def scale_factor(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 def true_area_m2(geoms: Any) -> np.ndarray:
     """Ellipsoidal area (m²) of METRIC_CRS geometries: planar area / k² at each one's centroid.
 
-    The projection is conformal, so areas scale by k² (k = point scale factor, 1.0003-1.0009 in
-    Jieyang for EPSG:4547); k varies slowly enough that the centroid's k leaves errors near 1e-5.
+    The projection is conformal, so areas scale by k² (k = point scale factor, 1.00002-1.0003
+    in Jieyang for EPSG:4548); k varies slowly enough that the centroid's k leaves errors near 1e-5.
     """
     geoms = np.atleast_1d(np.asarray(geoms, dtype=object))
     area = shapely.area(geoms)
@@ -233,15 +235,17 @@ def coverage(stations: Sequence[Station], reach_m: float, min_stations: int = 1,
     demand = demand or default_demand()
     lats, lons, ids, added, removed = station_points(stations, add, remove, status, crs)
     key = (reach, k, demand.key, lats.round(7).tobytes(), lons.round(7).tobytes())
-    hit = _CACHE.get(key)
-    if hit is not None:
-        _CACHE.move_to_end(key)
-        if hit.station_ids == ids and hit.added == added and hit.removed == removed:
-            return hit
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+    if hit is not None and hit.station_ids == ids and hit.added == added and hit.removed == removed:
+        return hit
     result = _compute(reach, k, demand, lats, lons, ids, added, removed)
-    _CACHE[key] = result
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    with _LOCK:
+        _CACHE[key] = result
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return result
 
 

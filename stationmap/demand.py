@@ -4,7 +4,7 @@ Every coverage, gap and siting answer counts demand points within reach. The def
 population grid; a planner may load their own points, lines or polygons with weights instead.
 
 Default model (documented in geodata/SOURCES.md, "Demand layer"): 250 m cells on land (cell centres
-inside the city outline, EPSG:4547). Inside each district a cell's weight is
+inside the city outline, METRIC_CRS). Inside each district a cell's weight is
 
     FLOOR + sum over the district's township seats t of  u_t * exp(-d_t / L_t)
 
@@ -60,19 +60,19 @@ def _to_wgs() -> Transformer:
 
 
 def to_metric(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """WGS-84 lon/lat arrays -> EPSG:4547 x/y metres."""
+    """WGS-84 lon/lat arrays -> METRIC_CRS x/y metres."""
     x, y = _to_metric().transform(np.asarray(lon, float), np.asarray(lat, float))
     return np.asarray(x, float), np.asarray(y, float)
 
 
 def to_wgs84(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """EPSG:4547 x/y arrays -> WGS-84 lon/lat."""
+    """METRIC_CRS x/y arrays -> WGS-84 lon/lat."""
     lon, lat = _to_wgs().transform(np.asarray(x, float), np.asarray(y, float))
     return np.asarray(lon, float), np.asarray(lat, float)
 
 
 def geometry_to_wgs84(geom):
-    """A shapely geometry from EPSG:4547 to WGS-84 (x=lon, y=lat)."""
+    """A shapely geometry from METRIC_CRS to WGS-84 (x=lon, y=lat)."""
     return shapely.transform(geom, lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1])))
 
 
@@ -82,7 +82,7 @@ def geometry_to_metric(geom):
 
 @dataclass(frozen=True)
 class MetricLayers:
-    """The city, districts and township cells in EPSG:4547, prepared; station-independent, built once."""
+    """The city, districts and township cells in METRIC_CRS, prepared; station-independent, built once."""
     city: Any
     district_codes: tuple[str, ...]
     district_geoms: np.ndarray
@@ -144,7 +144,7 @@ def assign_units(x: np.ndarray, y: np.ndarray, snap_m: float = SNAP_M) -> tuple[
 
 @dataclass(frozen=True, eq=False)
 class Demand:
-    """Weighted demand points: WGS-84 and EPSG:4547 coordinates, weights, district and township of each."""
+    """Weighted demand points: WGS-84 and METRIC_CRS coordinates, weights, district and township of each."""
     lon: np.ndarray
     lat: np.ndarray
     x: np.ndarray
@@ -207,7 +207,7 @@ def _make(x, y, weight, modelled, label, label_zh, source, key="", notes=(), uni
 # -- the default, modelled grid --------------------------------------------------------------------
 
 def land_grid(cell_m: float = CELL_M) -> tuple[np.ndarray, np.ndarray]:
-    """Centres (EPSG:4547) of cell_m cells, aligned to multiples of cell_m, that lie inside the city."""
+    """Centres (METRIC_CRS) of cell_m cells, aligned to multiples of cell_m, that lie inside the city."""
     layers = metric_layers()
     minx, miny, maxx, maxy = layers.city.bounds
     xs = np.arange(math.floor(minx / cell_m) * cell_m + cell_m / 2, maxx, cell_m)

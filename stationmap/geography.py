@@ -15,8 +15,8 @@ from shapely.geometry import Point
 from .config import GEODATA_DIR
 from .errors import InvalidInput
 
-METRIC_CRS = "EPSG:4547"
-# Areas: Albers equal-area fitted to Jieyang (Gauss-Kruger overstates areas here by ~0.15 %).
+METRIC_CRS = "EPSG:4548"
+# Areas: Albers equal-area fitted to Jieyang (a conformal projection is not: area scale drifts away from its meridian).
 AREA_CRS = "+proj=aea +lat_0=23.3 +lat_1=23.0 +lat_2=23.7 +lon_0=116.1 +ellps=WGS84 +units=m +no_defs"
 WGS84 = "EPSG:4326"
 # A box around Jieyang for quick sanity checks of coordinates (the boundary decides).

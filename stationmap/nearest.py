@@ -15,6 +15,7 @@ every point whose chord is within that distance is fetched and measured too.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -212,19 +213,22 @@ def filter_stations(stations: Iterable[Station], kind: str | Iterable[str] | Non
 
 
 _INDEX_CACHE: OrderedDict[tuple, NearestIndex] = OrderedDict()
+_INDEX_LOCK = threading.Lock()
 
 
 def station_index(stations: Sequence[Station]) -> NearestIndex:
     """A NearestIndex over the stations' locations, cached on those locations (a few recent sets)."""
     key = tuple((s.lat, s.lon) for s in stations)
-    index = _INDEX_CACHE.get(key)
-    if index is None:
-        index = NearestIndex([s.lat for s in stations], [s.lon for s in stations])
+    with _INDEX_LOCK:
+        index = _INDEX_CACHE.get(key)
+        if index is not None:
+            _INDEX_CACHE.move_to_end(key)
+            return index
+    index = NearestIndex([s.lat for s in stations], [s.lon for s in stations])
+    with _INDEX_LOCK:
         _INDEX_CACHE[key] = index
         while len(_INDEX_CACHE) > 16:
             _INDEX_CACHE.popitem(last=False)
-    else:
-        _INDEX_CACHE.move_to_end(key)
     return index
 
 

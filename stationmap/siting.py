@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -346,8 +347,8 @@ def _milp(p: _Problem, allowed: np.ndarray, start: list[int], time_limit: float)
     units = np.flatnonzero(sub.getnnz(axis=0) > 0)
     sub = sub[:, units]
     prob = pulp.LpProblem("mclp", pulp.LpMaximize)
-    xs = [pulp.LpVariable(f"x{j}", cat="Binary") for j in range(len(allowed))]
-    ys = [pulp.LpVariable(f"y{i}", lowBound=0, upBound=1, cat="Binary" if p.need[u] > 1 else "Continuous")
+    xs = [prob.add_variable(f"x{j}", 0, 1, cat="Binary") for j in range(len(allowed))]
+    ys = [prob.add_variable(f"y{i}", 0, 1, cat="Binary" if p.need[u] > 1 else "Continuous")
           for i, u in enumerate(units)]
     prob += pulp.LpAffineExpression([(ys[i], float(p.w[u])) for i, u in enumerate(units)])
     prob += pulp.LpAffineExpression([(x, 1.0) for x in xs]) <= min(p.n, len(allowed)), "sites"
@@ -362,11 +363,13 @@ def _milp(p: _Problem, allowed: np.ndarray, start: list[int], time_limit: float)
     cur = p.cover_counts([allowed[j] for j in start_set])
     for i, u in enumerate(units):
         ys[i].setInitialValue(1 if cur[u] >= p.need[u] else 0)
-    solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=max(1, int(time_limit)), warmStart=True, threads=2)
-    try:
-        prob.solve(solver)
-    except pulp.PulpSolverError:
-        return [], False, 0.0
+    with warnings.catch_warnings():  # PuLP 3 flags its bundled CBC for removal in PuLP 4; it is what we pin
+        warnings.simplefilter("ignore", DeprecationWarning)
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=max(1, int(time_limit)), warmStart=True, threads=2)
+        try:
+            prob.solve(solver)
+        except pulp.PulpSolverError:
+            return [], False, 0.0
     if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
         return [], False, 0.0
     chosen = [int(allowed[j]) for j, x in enumerate(xs) if (x.value() or 0) > 0.5]

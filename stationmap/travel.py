@@ -105,6 +105,6 @@ def resolve_reach(reach_m_value: float | None = None, minutes_value: float | Non
 
 def describe_reach(reach: float, minutes_value: float | None = None, mode: str | None = None) -> str:
     """Human label, e.g. '15 min walk (923 m straight-line)' or '2,000 m straight-line'."""
-    if minutes_value is not None and mode:
-        return f"{minutes_value:g} min {check_mode(mode)} ({reach:,.0f} m straight-line)"
+    if minutes_value is not None:
+        return f"{float(minutes_value):g} min {check_mode(mode or 'walk')} ({reach:,.0f} m straight-line)"
     return f"{reach:,.0f} m straight-line"

@@ -1,0 +1,144 @@
+"""Siting (maximal covering): gains re-checked with coverage, optimality checked by brute force."""
+import csv
+import itertools
+import json
+import random
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from geographiclib.geodesic import Geodesic
+
+from stationmap import geography
+from stationmap.cli import cli
+from stationmap.coverage import coverage
+from stationmap.demand import load_demand
+from stationmap.errors import InvalidInput, StationmapError
+from stationmap.siting import load_candidates, suggest
+from stationmap.store import load_sample
+
+G = Geodesic.WGS84
+
+
+@pytest.fixture(scope="module")
+def stations():
+    return load_sample()
+
+
+def _added(result):
+    return [(s.lat, s.lon) for s in result.sites]
+
+
+@pytest.mark.parametrize("k, reach", [(1, 923.0), (2, 2000.0)])
+def test_gains_are_what_coverage_says(stations, k, reach):
+    result = suggest(stations, 4, reach, min_stations=k, time_limit_s=4)
+    assert len(result.sites) == 4
+    base = coverage(stations, reach, k).city["covered_population"]
+    running = base
+    for i, site in enumerate(result.sites, 1):  # each marginal gain, site by site, through coverage()
+        now = coverage(stations, reach, k, add=_added(result)[:i]).city["covered_population"]
+        assert now - running == pytest.approx(site.gain, abs=1e-6)
+        running = now
+    assert result.total_gain == pytest.approx(running - base, abs=1e-6)
+    assert result.covered_after == pytest.approx(running)
+    assert 0 <= result.optimality_gap < 1 and result.upper_bound >= result.model_total - 1e-6
+    assert result.method and result.population_modelled
+    for s in result.sites:
+        place = geography.locate(s.lat, s.lon)
+        assert (place.district, place.township) == (s.district, s.township)
+
+
+def _brute_force_best(stations, demand_rows, cands, n, reach, k):
+    """Best total over every n-subset, with coverage decided by geographiclib distances."""
+    def within(points):
+        return [[G.Inverse(la, lo, p[0], p[1])["s12"] <= reach for p in points] for la, lo, _ in demand_rows]
+
+    existing = np.array(within([(s.lat, s.lon) for s in stations]), dtype=int).sum(axis=1)
+    reach_c = np.array(within(cands), dtype=int)
+    w = np.array([r[2] for r in demand_rows], dtype=float)
+    best = 0.0
+    for combo in itertools.combinations(range(len(cands)), n):
+        total = existing + reach_c[:, combo].sum(axis=1)
+        best = max(best, float(w[(existing < k) & (total >= k)].sum()))
+    return best
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_optimal_on_a_small_problem_by_brute_force(stations, tmp_path, k):
+    rng = random.Random(40 + k)
+    rows = []
+    while len(rows) < 150:
+        lat, lon = rng.uniform(23.0, 23.7), rng.uniform(115.8, 116.5)
+        if geography.in_jieyang(lat, lon):
+            rows.append((lat, lon, rng.randint(1, 100)))
+    path = tmp_path / "demand.csv"
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows([("lat", "lon", "weight"), *rows])
+    demand = load_demand(path)
+    cands = []
+    while len(cands) < 14:  # candidates next to demand points, so that they compete
+        lat, lon, _ = rows[rng.randrange(len(rows))]
+        lat, lon = lat + rng.uniform(-0.01, 0.01), lon + rng.uniform(-0.01, 0.01)
+        if geography.in_jieyang(lat, lon):
+            cands.append((lat, lon))
+    reach = 6000.0
+    result = suggest(stations, 3, reach, min_stations=k, candidates=cands, demand=demand)
+    best = _brute_force_best(stations, rows, cands, 3, reach, k)
+    assert result.optimality_gap == 0
+    assert result.total_gain == pytest.approx(best)
+    assert result.total_gain == pytest.approx(sum(s.gain for s in result.sites))
+
+
+def test_candidates_from_a_file_keep_names(stations, tmp_path):
+    path = tmp_path / "banks.csv"
+    path.write_text("名称,纬度,经度\n农商银行榕华支行,23.545,116.372\n邮政储蓄流沙支行,23.300,116.165\n"
+                    "惠来加油站,23.040,116.290\n", encoding="utf-8")
+    cands = load_candidates(path)
+    assert cands.names == ("农商银行榕华支行", "邮政储蓄流沙支行", "惠来加油站")
+    result = suggest(stations, 2, 1500, candidates=cands)
+    assert {s.name for s in result.sites} <= set(cands.names) and len(result.sites) == 2
+    assert result.optimality_gap == 0  # three candidates: every pair is checked
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"n": 0}, ["0", "1 to 100"]),
+    ({"n": 101}, ["101"]),
+    ({"n": "ten"}, ["'ten'"]),
+    ({"n": 2, "reach_m": 0}, ["0"]),
+    ({"n": 2, "min_stations": 5}, ["5"]),
+    ({"n": 2, "candidates": [(31.2, 121.5)]}, ["candidate 1", "outside Jieyang"]),
+    ({"n": 2, "candidates": []}, ["empty"]),
+])
+def test_suggest_rejects_bad_arguments(stations, kw, words):
+    kw = {"reach_m": 1000, **kw}
+    with pytest.raises(InvalidInput) as exc:
+        suggest(stations, **kw)
+    for w in words:
+        assert w in str(exc.value)
+
+
+def test_to_dict_is_json_friendly(stations):
+    d = json.loads(json.dumps(suggest(stations, 2, 1500, time_limit_s=3).to_dict(), ensure_ascii=False))
+    for key in ("sites", "total_gain", "method", "optimality_gap", "upper_bound", "population_modelled"):
+        assert key in d
+    assert {"lat", "lon", "district", "township", "gain"} <= set(d["sites"][0])
+
+
+def invoke(*args, data_dir):
+    result = CliRunner().invoke(cli, [*map(str, args), "--data-dir", str(data_dir)])
+    if isinstance(result.exception, StationmapError):
+        return 2, str(result.exception)
+    return result.exit_code, result.output
+
+
+def test_cli_suggest(registry_dir, tmp_path):
+    code, out = invoke("suggest", "3", "--minutes", "15", "--mode", "ebike", "--json", "--time-limit", "4",
+                       data_dir=registry_dir)
+    assert code == 0
+    d = json.loads(out)
+    assert len(d["sites"]) == 3 and d["total_gain"] == pytest.approx(sum(s["gain"] for s in d["sites"]), abs=0.5)
+    code, out = invoke("suggest", "2", "--reach-m", "1500", data_dir=registry_dir)
+    assert code == 0 and "optimality gap" in out and "modelled" in out
+    for bad in (("suggest", "0"), ("suggest", "x"), ("suggest", "2", "--candidates", tmp_path / "none.csv")):
+        code, message = invoke(*bad, data_dir=registry_dir)
+        assert code == 2 and "\n" not in message.strip()
