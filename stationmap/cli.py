@@ -238,16 +238,28 @@ def device_list(store: StationStore) -> None:
 @click.option("--until", default=None, help="Day after the last one (exclusive).")
 @click.option("--district", default=None, help="Only this district (name or adcode).")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--demand", "demand_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the visits as a demand layer CSV (lat, lon, weight) for coverage and siting.")
 @with_store
 def usage_cmd(by: str, since: str | None, until: str | None, district: str | None, as_json: bool,
-              store: StationStore) -> None:
+              demand_out: Path | None, store: StationStore) -> None:
     """Visits reported by smart stations, per station, district, day or week (Asia/Shanghai)."""
     import json
 
     from .telemetry import open_telemetry
-    from .usage import visits
+    from .usage import demand_rows, visits
 
-    rows = visits(open_telemetry(_data_dir(store)), store, by, since, until, district)
+    telemetry = open_telemetry(_data_dir(store))
+    rows = visits(telemetry, store, by, since, until, district)
+    if demand_out is not None:
+        import csv
+
+        points = demand_rows(telemetry, store, since, until)
+        with open(demand_out, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=["station", "name", "lat", "lon", "weight"])
+            w.writeheader()
+            w.writerows(points)
+        click.echo(f"wrote {len(points)} weighted points to {demand_out}", err=True)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return

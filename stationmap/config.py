@@ -48,7 +48,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("login_token_ttl_h", 12, "Hours a token issued by the admin page login stays valid.", int),
     Setting("max_request_bytes", 1048576, "Largest request body the web app accepts (bytes).", int),
     Setting("rate_limit_public", "300/minute", "Rate limit per client address on public endpoints (Flask-Limiter syntax)."),
-    Setting("rate_limit_telemetry", "30/minute", "Rate limit per station on the telemetry endpoint."),
+    Setting("rate_limit_telemetry", "30/minute", "Rate limit per station and client address on the telemetry endpoint."),
     Setting("rate_limit_login", "10/minute", "Rate limit per client address on the admin login."),
     Setting("proxy_count", 0, "Reverse proxies in front of the app whose X-Forwarded-For is trusted (for rate limits).", int),
 )

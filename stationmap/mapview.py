@@ -159,8 +159,10 @@ class StationLayer(JSCSSMixin, MacroElement):
         self.default_css = []
 
 
-def _local_cluster(asset_base: str) -> MarkerCluster:
-    mc = MarkerCluster(options={"showCoverageOnHover": False, "maxClusterRadius": 45, "disableClusteringAtZoom": 15,
+def _local_cluster(asset_base: str, n: int) -> MarkerCluster:
+    """Folium's MarkerCluster, loading Leaflet.markercluster from our vendor folder; a few stations barely cluster."""
+    mc = MarkerCluster(options={"showCoverageOnHover": False, "maxClusterRadius": 45 if n > 40 else 15,
+                                "disableClusteringAtZoom": 15,
                                 "spiderfyOnMaxZoom": True, "chunkedLoading": True})
     mc.default_js = [("markerclusterjs", asset_base + "vendor/leaflet.markercluster/leaflet.markercluster.js")]
     mc.default_css = [("markerclustercss", asset_base + "vendor/leaflet.markercluster/MarkerCluster.css"),
@@ -205,7 +207,7 @@ def build_map(stations: Iterable[Station], *, basemap: str, settings: dict[str, 
     basemap = check_basemap(basemap, settings)
     m = base_map(basemap=basemap, settings=settings, lang=lang, center=center, zoom=zoom, asset_base=asset_base)
     boundaries = add_boundaries(m, basemap, district)
-    cluster = _local_cluster(asset_base).add_to(m)
+    cluster = _local_cluster(asset_base, len(stations)).add_to(m)
     payload = {
         "basemap": basemap, "crs": BASEMAPS[basemap].crs, "lang": lang, "api": api_base,
         "fit": center is None, "stations": [station_record(s, basemap) for s in stations],

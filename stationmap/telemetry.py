@@ -22,7 +22,7 @@ import math
 import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,11 @@ CREATE TABLE IF NOT EXISTS reports (
 );
 CREATE INDEX IF NOT EXISTS reports_station_ts ON reports (station_id, ts_utc);
 CREATE INDEX IF NOT EXISTS reports_ts ON reports (ts_utc);
+CREATE TABLE IF NOT EXISTS latest (  -- each station's newest report, kept with every insert: live status reads 16 rows, not millions
+    station_id TEXT PRIMARY KEY,
+    ts_utc TEXT NOT NULL,
+    report_id INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE
+);
 """
 
 
@@ -185,10 +190,14 @@ class Telemetry:
                            f"(at most {window_s} s): a replay, or the device clock is wrong")
         try:
             with self.db() as con, transaction(con):
-                con.execute("INSERT INTO reports (station_id, district, ts_utc, received_utc, nonce, open, occupancy, "
-                            "temperature_c, visits, alarm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (station_id, station.district, iso_utc(report.ts), iso_utc(now), report.nonce,
-                             int(report.open), report.occupancy, report.temperature_c, report.visits, int(report.alarm)))
+                rid = con.execute(
+                    "INSERT INTO reports (station_id, district, ts_utc, received_utc, nonce, open, occupancy, "
+                    "temperature_c, visits, alarm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (station_id, station.district, iso_utc(report.ts), iso_utc(now), report.nonce,
+                     int(report.open), report.occupancy, report.temperature_c, report.visits, int(report.alarm))).lastrowid
+                con.execute("INSERT INTO latest (station_id, ts_utc, report_id) VALUES (?, ?, ?) "
+                            "ON CONFLICT (station_id) DO UPDATE SET ts_utc = excluded.ts_utc, report_id = excluded.report_id "
+                            "WHERE excluded.ts_utc >= latest.ts_utc", (station_id, iso_utc(report.ts), rid))
         except sqlite3.IntegrityError:
             raise Replayed(f"nonce {report.nonce!r} was already used by station {station_id}: a replayed report") from None
         return report
@@ -197,9 +206,7 @@ class Telemetry:
         """Last known state per reporting station; 'unknown' once the last report is older than `stale_after_s`."""
         now = now or utc_now()
         with self.db() as con:
-            rows = con.execute(
-                "SELECT r.* FROM reports r JOIN (SELECT station_id, MAX(ts_utc) AS ts FROM reports GROUP BY station_id) m "
-                "ON m.station_id = r.station_id AND m.ts = r.ts_utc ORDER BY r.id").fetchall()
+            rows = con.execute("SELECT r.* FROM latest l JOIN reports r ON r.id = l.report_id").fetchall()
         out: dict[str, dict[str, Any]] = {}
         for r in rows:
             at = parse_utc(r["ts_utc"])
@@ -219,11 +226,6 @@ class Telemetry:
                                (station_id, int(limit))).fetchall()
         return [{k: r[k] for k in r.keys() if k != "id"} | {"open": bool(r["open"]), "alarm": bool(r["alarm"])}
                 for r in rows]
-
-    def prune(self, older_than: timedelta) -> int:
-        """Delete reports older than `older_than` (their visits leave the usage figures too)."""
-        with self.db() as con, transaction(con):
-            return con.execute("DELETE FROM reports WHERE ts_utc < ?", (iso_utc(utc_now() - older_than),)).rowcount
 
 
 UNKNOWN = {"state": "unknown"}

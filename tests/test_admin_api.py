@@ -350,3 +350,36 @@ def test_server_killed_mid_write_loses_nothing(registry_dir, tmp_path):
         assert retry.status_code == 200 and retry.json()["station"]["address"] == "重新写入"
     finally:
         site.server.stop()
+
+
+# -- the admin page in a real browser ---------------------------------------------------------------------
+def test_admin_page_sign_in_edit_and_audit(site, chromium):
+    """Sign in on /admin, change a station's phone in the dialog, see it saved and in the audit tab;
+    no script error and no Content-Security-Policy violation on the way."""
+    ctx = chromium.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 1100, "height": 900})
+    page = ctx.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    try:
+        page.goto(site.url + "/admin")
+        page.fill("#login input[name=name]", "ed")
+        page.fill("#login input[name=password]", PASSWORD)
+        page.click("#login button[type=submit]")
+        page.wait_for_selector("#stations tr")
+        assert "ed（编辑 · 普宁市）" in page.inner_text("#who")
+        target = site.req("GET", "/api/admin/stations", site.editor).json()["stations"][0]
+        page.fill("#filter", target["id"])
+        page.click("#stations tr >> text=编辑 Edit")
+        page.fill("#edit-form input[name=phone]", "0663-7654321")
+        page.click("#edit-save")
+        page.wait_for_selector("#message:has-text('已保存')")
+        assert site.admin_station(target["id"])["phone"] == "0663-7654321"
+        page.click("[data-tab=audit]")
+        page.wait_for_selector(f"#audit tr:has-text('{target['id']}')")
+        assert "phone" in page.inner_text("#audit")
+        page.click("#logout")
+        page.wait_for_selector("#login", state="visible")
+    finally:
+        ctx.close()
+    assert not problems, problems

@@ -36,27 +36,28 @@ def _fill(path: str, value: str) -> str:
     return path.replace("{station_id}", value).replace("{collection_id}", "stations").replace("{feature_id}", value)
 
 
+# Where a well-formed request starts an optimisation, a second, always-bad parameter keeps each probe
+# cheap: the fuzzed value is still parsed first (declaration order), so a crash on it would still show.
+POISON = {"/api/suggest": ("format", "xml"), "/planner": ("lang", "xx")}
+
+
 def test_every_parameter_with_malformed_values(client, spec):
     sent = 0
     for path, item in spec["paths"].items():
-        if "/suggest" in path or "get" not in item:
-            continue  # a valid-looking n would start an optimisation (covered by test_api); writes: issue 6's tests
+        if "get" not in item:
+            continue  # writes: issue 6's tests
         for param in item["get"]["parameters"]:
             if param["in"] != "query":
                 continue
             for value in BAD_VALUES:
-                resp = client.get(_fill(path, "st-x"), query_string={param["name"]: value})
-                _check(resp, path)
+                query = {param["name"]: value}
+                if path in POISON and param["name"] != POISON[path][0]:
+                    query[POISON[path][0]] = POISON[path][1]
+                elif path in POISON:
+                    continue
+                _check(client.get(_fill(path, "st-x"), query_string=query), path)
                 sent += 1
     assert sent > 300
-
-
-def test_suggest_with_malformed_values(client):
-    for name in ("n", "reach_m", "minutes", "mode", "min_stations", "format"):
-        for value in BAD_VALUES:
-            if name == "n" and value in ("1", "1.5", "0"):
-                continue
-            _check(client.get("/api/suggest", query_string={name: value, "n": "abc"}), "/api/suggest")
 
 
 def test_malformed_ids_and_paths(client, spec):

@@ -5,7 +5,6 @@ as before (or as after) and the audit log agreeing with it.
 """
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess

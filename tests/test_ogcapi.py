@@ -63,15 +63,36 @@ def test_items_bbox_and_single_item(live_server):
         assert resp.status_code == 400 and resp.headers["Content-Type"].startswith("application/problem+json")
 
 
+GDAL_READ = """
+import json, sys
+import pyogrio
+url = sys.argv[1]
+out = {"layers": [str(name) for name, _ in pyogrio.list_layers(url)]}
+df = pyogrio.read_dataframe(url, layer="stations")
+out["n"] = len(df)
+out["columns"] = list(df.columns)
+out["x"] = [float(df.geometry.x.min()), float(df.geometry.x.max())]
+out["y"] = [float(df.geometry.y.min()), float(df.geometry.y.max())]
+out["districts"] = sorted(pyogrio.read_dataframe(url, layer="districts")["name"])
+print(json.dumps(out))
+"""
+
+
 def test_gdal_oapif_driver_reads_the_layers(live_server):
+    """GDAL reads the service as QGIS does. In a subprocess: pyogrio holds the GIL while GDAL fetches,
+    which would starve the in-process server thread."""
+    import json
+    import subprocess
+    import sys
+
     pyogrio = pytest.importorskip("pyogrio")
     if "OAPIF" not in pyogrio.list_drivers():
         pytest.skip("this GDAL has no OAPIF driver")
-    url = f"OAPIF:{live_server.url}/ogcapi"
-    layers = [name for name, _ in pyogrio.list_layers(url)]
-    assert {"stations", "districts", "townships"} <= set(layers)
-    df = pyogrio.read_dataframe(url, layer="stations")
-    assert len(df) == 135 and "name" in df.columns
-    assert df.geometry.x.between(115.5, 116.7).all() and df.geometry.y.between(22.8, 23.9).all()
-    districts = pyogrio.read_dataframe(url, layer="districts")
-    assert sorted(districts["name"]) == sorted(["榕城区", "揭东区", "揭西县", "惠来县", "普宁市"])
+    run = subprocess.run([sys.executable, "-c", GDAL_READ, f"OAPIF:{live_server.url}/ogcapi"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert {"stations", "districts", "townships"} <= set(out["layers"])
+    assert out["n"] == 135 and "name" in out["columns"]
+    assert 115.5 < out["x"][0] < out["x"][1] < 116.7 and 22.8 < out["y"][0] < out["y"][1] < 23.9
+    assert out["districts"] == sorted(["榕城区", "揭东区", "揭西县", "惠来县", "普宁市"])

@@ -170,3 +170,39 @@ def test_usage_by_station_district_day_week(env):
     points = demand_points(tel, store)
     assert sorted(w for _, _, w in points) == [11.0, 12.0]  # the station with no visits carries no weight
     assert (a.lat, a.lon, 12.0) in points
+
+
+def test_usage_and_audit_cli_and_demand_layer(env, registry_dir, tmp_path):
+    """`stationmap usage` and `audit`; the demand CSV loads as a planner's demand layer with the visits as weights."""
+    from click.testing import CliRunner
+
+    from stationmap.cli import cli
+    from stationmap.demand import load_demand
+
+    store, _, tel, (a, b, _), keys = env
+    for station, n in ((a, 4), (b, 6), (a, 5)):
+        body, sig = build_report(keys[station.id], station.id, visits=n)
+        tel.receive(store, open_accounts(registry_dir), station.id, body, sig, WINDOW)
+    run = CliRunner().invoke
+    r = run(cli, ["usage", "--by", "station", "--json", "--demand", str(tmp_path / "d.csv"), "--data-dir", str(registry_dir)])
+    assert r.exit_code == 0, r.output
+    assert {row["station"]: row["visits"] for row in json.loads(r.stdout)} == {a.id: 9, b.id: 6}
+    layer = load_demand(tmp_path / "d.csv")
+    assert layer.total == 15 and not layer.modelled and len(layer) == 2
+    r = run(cli, ["usage", "--by", "week", "--data-dir", str(registry_dir)])
+    assert r.exit_code == 0 and "-W" in r.stdout and "15 visits" in r.stderr
+    r = run(cli, ["audit", "--csv", "-o", str(tmp_path / "audit.csv"), "--data-dir", str(registry_dir)])
+    assert r.exit_code == 0 and (tmp_path / "audit.csv").read_text(encoding="utf-8").startswith("seq,at_utc,at_local")
+    r = run(cli, ["audit", "--json", "--limit", "2", "--data-dir", str(registry_dir)])
+    assert len(json.loads(r.stdout)) == 2 and json.loads(r.stdout)[0]["actor"] == "system"
+
+
+def test_a_late_report_does_not_override_a_newer_one(env):
+    _, _, tel, (a, *_), keys = env
+    newer, s1 = build_report(keys[a.id], a.id, open=True, occupancy=2, ts=NOW.timestamp())
+    older, s2 = build_report(keys[a.id], a.id, open=False, visits=3, ts=NOW.timestamp() - 60)  # delayed in transit
+    _send(env, a, newer, s1)
+    _send(env, a, older, s2)
+    live = tel.live_status(1800, now=NOW)[a.id]
+    assert live["state"] == "open" and live["occupancy"] == 2
+    assert sum(r["visits"] for r in visits(tel)) == 3  # its visits still count

@@ -6,8 +6,8 @@ A thin adapter over `stationmap.accounts`, `editing`, `audit`, `telemetry` and `
 - smart stations POST signed reports to /api/stations/<id>/telemetry (no token: the signature is
   the credential);
 - usage and live status are public and read-only, like every endpoint without a token.
-`init_app` also sets up rate limits (public per client address, telemetry per station, login per
-address) and trusts X-Forwarded-For only from `proxy_count` proxies.
+`init_app` also sets up rate limits (public per client address, telemetry per station and address,
+login per address) and trusts X-Forwarded-For only from `proxy_count` proxies.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def init_app(app: Flask) -> None:
 
     app.extensions["stationmap_limiter"] = Limiter(
         key_func=_rate_key, app=app, default_limits=[_rate_limit], default_limits_exempt_when=lambda: not _rate_limit(),
-        storage_uri="memory://", headers_enabled=True, strategy="fixed-window")
+        storage_uri="memory://", headers_enabled=True, strategy="moving-window")
     app.register_blueprint(bp)
 
 
@@ -66,9 +66,10 @@ def _rate_limit() -> str:
 
 
 def _rate_key() -> str:
-    if request.endpoint == TELEMETRY_ENDPOINT:  # a device behind a shared mobile address is still itself
-        return "station:" + str((request.view_args or {}).get("station_id", ""))[:100]
-    return request.remote_addr or "unknown"
+    addr = request.remote_addr or "unknown"
+    if request.endpoint == TELEMETRY_ENDPOINT:  # per station and address: a flood from elsewhere does not mute the device
+        return f"station:{str((request.view_args or {}).get('station_id', ''))[:100]}:{addr}"
+    return addr
 
 
 def accounts() -> Accounts:

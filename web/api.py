@@ -157,7 +157,8 @@ def coverage_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
     rows += [{"level": "district", "code": code, "name": v.get("name") or d_names.get(code, ""), **_shares(v)}
              for code, v in table["districts"].items()]
     rows += [{"level": "township", "code": code, "name": v.get("name") or t["name"].get(code, ""),
-              "district": v.get("district") or t["district"].get(code, ""), **_shares(v)}
+              "district": v.get("district") or t["district"].get(code, ""),
+              "district_name": d_names.get(v.get("district") or t["district"].get(code, ""), ""), **_shares(v)}
              for code, v in table["townships"].items()]
     return rows
 

@@ -65,8 +65,6 @@ class Param:
         if len(values) > 1:
             raise InvalidInput(f"parameter {self.name!r} is given {len(values)} times; give it once")
         raw = values[0].strip()
-        if raw == "" and self.type != "boolean":
-            raise InvalidInput(f"parameter {self.name!r} is empty; {self.help}")
         value = getattr(self, "_" + self.type)(raw)
         if self.enum is not None and value not in self.enum:
             raise InvalidInput(f"{self.name}={raw!r} is not allowed; use one of {', '.join(map(str, self.enum))}")
@@ -142,6 +140,8 @@ def parse_args(doc: Doc) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, p in known.items():
         values = request.args.getlist(name)
+        if p.type != "boolean":
+            values = [v for v in values if v.strip()]  # an empty form field means "not given"
         if not values:
             if p.required:
                 raise InvalidInput(f"parameter {name!r} is required: {p.help}")

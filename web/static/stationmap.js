@@ -251,6 +251,8 @@ var StationMap = (function () {
     });
     var pts = results.map(function (r) { return S.byId[r.id].p; });
     pts.push(toDisplay(S.user[0], S.user[1]));
+    var legend = $("sm-legend");
+    if (legend && window.innerWidth < 600) legend.open = false;  // room for the stations on a phone
     S.map.invalidateSize();  // the list below the map may have grown
     S.map.fitBounds(L.latLngBounds(pts).pad(0.2), { maxZoom: 16 });
   }
@@ -287,7 +289,7 @@ var StationMap = (function () {
       S.byId[st.id] = st;
       var m = L.marker(st.p, { icon: icon(st), title: st.n, alt: st.n, riseOnHover: true,
         zIndexOffset: st.k === "smart" ? 500 : 0 });
-      m.bindPopup(function () { return popupHtml(st); }, { maxWidth: 300, minWidth: 220, autoPanPaddingTopLeft: [10, 60] });
+      m.bindPopup(function () { return popupHtml(st); }, { maxWidth: 300, minWidth: 220, maxHeight: 260, autoPanPaddingTopLeft: [10, 10], autoPanPaddingBottomRight: [10, 40] });
       S.markers[st.id] = m;
     });
     buildFilters();

@@ -1,0 +1,72 @@
+"""stationmap.mapview: basemaps, the GCJ-02 shift of everything drawn on Amap, and no CDN in the pages."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from geographiclib.geodesic import Geodesic
+
+from stationmap import config, datums, mapview
+from stationmap.errors import InvalidInput
+from stationmap.store import load_sample
+
+CDN = re.compile(r"(jsdelivr|cdnjs|bootstrapcdn|unpkg|googleapis|jquery\.com|fontawesome)", re.I)
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return config.load_settings()
+
+
+@pytest.fixture(scope="module")
+def stations():
+    return load_sample()
+
+
+def test_tianditu_needs_a_key(settings):
+    with pytest.raises(InvalidInput, match="STATIONMAP_TIANDITU_KEY"):
+        mapview.check_basemap("tianditu", settings)
+    with pytest.raises(InvalidInput, match="unknown basemap"):
+        mapview.check_basemap("google", settings)
+    keyed = {**settings, "tianditu_key": "abc123"}
+    layers = mapview.tile_layers("tianditu", keyed)
+    assert len(layers) == 2 and all("tk=abc123" in t.url for t in layers)
+    assert "t0.tianditu.gov.cn" in mapview.tile_hosts(keyed)
+    assert not any("tianditu" in h for h in mapview.tile_hosts(settings))
+
+
+def test_amap_shifts_stations_into_gcj02(stations):
+    s = stations[0]
+    wgs = mapview.station_record(s, "osm")
+    amap = mapview.station_record(s, "amap")
+    assert wgs["p"] == pytest.approx([s.lat, s.lon], abs=1e-6)
+    assert amap["p"] == pytest.approx(list(datums.from_wgs84(s.lat, s.lon, "gcj02")), abs=1e-6)
+    assert 400 < Geodesic.WGS84.Inverse(*wgs["p"], *amap["p"])["s12"] < 700
+    assert mapview.station_record(s, "tianditu")["p"] == wgs["p"]  # CGCS2000 is within a metre of WGS-84
+
+
+def test_amap_shifts_district_lines(stations):
+    osm = mapview.district_outlines("osm")["features"][0]["geometry"]
+    amap = mapview.district_outlines("amap")["features"][0]["geometry"]
+
+    def first_vertex(g):
+        coords = g["coordinates"]
+        while isinstance(coords[0][0], (list, tuple)):
+            coords = coords[0]
+        return coords[0]
+
+    lon, lat = first_vertex(osm)
+    glat, glon = datums.from_wgs84(lat, lon, "gcj02")
+    assert first_vertex(amap) == pytest.approx([glon, glat], abs=2e-6)
+
+
+@pytest.mark.parametrize("basemap", ["osm", "amap"])
+def test_page_loads_only_local_assets(stations, settings, basemap):
+    m = mapview.build_map(stations, basemap=basemap, settings=settings, asset_base="/static/")
+    parts = mapview.render_parts(m)
+    html = parts["header"] + parts["html"] + parts["script"]
+    srcs = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+    assert srcs and all(u.startswith("/static/") for u in srcs), srcs
+    assert not CDN.search(html)
+    assert "StationMap.init(" in parts["script"]
+    assert len(re.findall(r'"id":"st-', parts["script"])) == len(stations)

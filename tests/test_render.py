@@ -1,0 +1,58 @@
+"""`stationmap render`: a static site that works from plain files, with no Python and no CDN behind it."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from webserver import PHONE
+
+SHOTS = Path(__file__).parent / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("site")
+    data = tmp_path_factory.mktemp("render-data")
+    run = subprocess.run([sys.executable, "-m", "stationmap.cli", "render", "-o", str(out), "--data-dir", str(data)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "index.html" in run.stdout
+    return out
+
+
+def test_site_files_and_no_remote_assets(site):
+    for name in ("index.html", "embed.html", "stations.geojson", "districts.geojson", "static/stationmap.js",
+                 "static/vendor/leaflet/leaflet.js", "static/vendor/leaflet/images/marker-icon.png"):
+        assert (site / name).is_file(), name
+    html = (site / "index.html").read_text(encoding="utf-8")
+    srcs = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+    assert srcs and all(u.startswith(("static/", "data:")) for u in srcs), srcs
+    assert '"api":null' in html  # nearest search runs in the browser
+
+
+def test_site_works_from_files_with_the_network_cut(chromium, site):
+    ctx = chromium.new_context(viewport=PHONE, geolocation={"latitude": 23.548, "longitude": 116.372},
+                               permissions=["geolocation"], locale="zh-CN")
+    outside: list[str] = []
+    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:"))
+              else (outside.append(r.request.url), r.abort()))
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((site / "index.html").as_uri())
+    page.wait_for_selector("body.sm-ready")
+    assert page.evaluate("StationMap.state.cluster.getLayers().length") == 135
+    page.click(".sm-chip[data-amenity=microwave]")
+    page.click("#sm-locate")
+    page.wait_for_selector(".sm-item")
+    assert page.locator(".sm-item").count() == 5
+    assert "uri.amap.com/navigation" in page.locator(".sm-nav-amap").first.get_attribute("href")
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "static-site.png"))
+    assert not errors
+    assert all("tile.openstreetmap.org" in u for u in outside)  # only tiles were asked for
+    ctx.close()
