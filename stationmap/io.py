@@ -18,7 +18,7 @@ import geopandas as gpd
 import pandas as pd
 from geographiclib.geodesic import Geodesic
 
-from . import config, geocode, geography, vocab
+from . import config, geocode, geography, publish, vocab
 from .errors import ImportRejected, InvalidInput, StationmapError
 from .geocode import Geocoder
 from .hours import to_zh
@@ -263,7 +263,8 @@ def plan_import(old: list[Station], parsed: list[tuple[int, Station]], merge: bo
 
 
 def import_file(store: StationStore, path: Path, crs: str = "wgs84", merge: bool = False,
-                dry_run: bool = False, sheet: str | None = None, geocoder: Geocoder | None = None) -> ImportResult:
+                dry_run: bool = False, sheet: str | None = None, geocoder: Geocoder | None = None,
+                actor: str = "cli") -> ImportResult:
     """Validate `path` and replace (or, with merge, update) the registry. Raises ImportRejected on any bad row."""
     geocoder = geocoder or geocode.from_settings(config.load_settings())
     rows, ignored = read_rows(Path(path), sheet)
@@ -290,7 +291,7 @@ def import_file(store: StationStore, path: Path, crs: str = "wgs84", merge: bool
     if dry_run:
         change(store.all())
     else:
-        result.written = store.update(change)
+        result.written = store.update(change, note={"actor": actor, "action": "import", "file": Path(path).name})
     return result
 
 
@@ -302,16 +303,6 @@ TABLE_COLUMNS = (("编号", "id"), ("驿站名称", "name"), ("类型", "kind"),
                  ("经度", "lon"), ("纬度", "lat"), ("开放时间", "hours"), ("联系电话", "phone"),
                  ("服务设施", "amenities"), ("依托单位", "host"), ("荣誉", "honours"), ("建成年份", "year_opened"),
                  ("智能功能", "features"), ("示例数据", "demo"), ("坐标来源", "location_source"))
-
-
-def station_properties(s: Station) -> dict[str, Any]:
-    """GeoJSON properties of a station: stored fields plus names for codes and display texts."""
-    rec = s.to_record()
-    rec.pop("lat"), rec.pop("lon")
-    rec["district_name"] = geography.districts()["name"].get(s.district, "")
-    rec["township_name"] = geography.township_areas()["name"].get(s.township, "")
-    rec["hours_zh"] = to_zh(s.hours)
-    return rec
 
 
 def station_table_row(s: Station) -> dict[str, Any]:
@@ -332,7 +323,7 @@ def station_table_row(s: Station) -> dict[str, Any]:
 def stations_geojson(stations: list[Station]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "id": s.id, "geometry": {"type": "Point", "coordinates": [s.lon, s.lat]},
-         "properties": station_properties(s)} for s in stations]}
+         "properties": publish.station_properties(s)} for s in stations]}
 
 
 def _layer_frame(store: StationStore, layer: str) -> gpd.GeoDataFrame | pd.DataFrame:

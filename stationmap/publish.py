@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from . import datums
-from .hours import is_open, to_osm
+from . import datums, geography
+from .hours import is_open, to_zh
 from .model import KIND_ZH, STATUS_ZH, Station
 
 SRC = "webapp.jyszgh.stationmap"  # Baidu's required caller id: webapp.<company>.<app>
@@ -57,13 +57,21 @@ def nav_links(lat: float, lon: float, name: str) -> dict[str, str]:
     return {"amap": amap_url(lat, lon, name), "baidu": baidu_url(lat, lon, name)}
 
 
+def station_properties(s: Station) -> dict[str, Any]:
+    """GeoJSON properties of a station: stored fields plus names for codes and display texts."""
+    rec = s.to_record()
+    rec.pop("lat"), rec.pop("lon")
+    rec["district_name"] = geography.districts()["name"].get(s.district, "")
+    rec["township_name"] = geography.township_areas()["name"].get(s.township, "")
+    rec["hours_zh"] = to_zh(s.hours)
+    return rec
+
+
 def station_feature(s: Station, when: datetime | None = None) -> dict[str, Any]:
     """A station as a GeoJSON Feature: stored fields, display names, open_now (Asia/Shanghai), datums, links."""
-    from .io import station_properties  # the lead's export properties: one definition of the fields
-
     props = station_properties(s)
     props.update(
-        kind_zh=KIND_ZH[s.kind], status_zh=STATUS_ZH[s.status], hours=to_osm(s.hours),
+        kind_zh=KIND_ZH[s.kind], status_zh=STATUS_ZH[s.status],
         open_now=is_open(s.hours, when) if s.status == "open" else False,
         coords=datum_coords(s.lat, s.lon), nav=nav_links(s.lat, s.lon, s.name),
     )

@@ -132,9 +132,23 @@ def open_store(data_dir: Path | str) -> StationStore:
     path = Path(data_dir) / "stations.gpkg"
     path.parent.mkdir(parents=True, exist_ok=True)
     store = GpkgStore(path, journal=open_audit(path.parent))
+    for stray in path.parent.glob(f".{path.stem}.*.tmp.gpkg"):  # left by a writer killed mid-write
+        pid = stray.name.split(".")[-3]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            stray.unlink(missing_ok=True)
     if not path.exists():
         store.update(lambda _old: load_sample(), note={"actor": "system", "action": "sample"})
     return store
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def load_sample() -> list[Station]:

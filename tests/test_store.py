@@ -78,3 +78,12 @@ def test_concurrent_writers_in_separate_processes_lose_nothing(store):
     names = {s.name for s in store.all()}
     assert len(store.all()) == 135 + 9
     assert {f"合同测试驿站{i}" for k in range(3) for i in range(k * 10, k * 10 + 3)} <= names
+
+
+def test_a_killed_writers_leftover_is_cleaned_up_and_never_read(tmp_path):
+    store = open_store(tmp_path)
+    before = digest(store)
+    stray = tmp_path / ".stations.999999999.tmp.gpkg"  # no such process
+    stray.write_bytes(b"half a GeoPackage")
+    reopened = open_store(tmp_path)
+    assert not stray.exists() and digest(reopened) == before and len(reopened.all()) == 135
