@@ -19,10 +19,11 @@ import io
 import json
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import timezone
 from pathlib import Path
-from typing import IO, Any, Iterable
+from typing import Any, Iterable
 
-from .db import connect, iso_utc, parse_utc, transaction, utc_now
+from .db import connect, iso_utc, parse_utc, time_bound, transaction, utc_now
 from .hours import TZ
 from .model import Station
 
@@ -148,7 +149,9 @@ class AuditLog:
     # -- reading ---------------------------------------------------------------------------------
     def entries(self, station_id: str | None = None, actor: str | None = None, since_utc: str | None = None,
                 limit: int | None = None, states: tuple[str, ...] = ("committed",)) -> list[AuditEntry]:
-        """Entries, newest first; by default only committed ones (call `reconcile` first to settle)."""
+        """Entries, newest first; by default only committed ones (call `reconcile` first to settle).
+
+        `since_utc`: a day or time, UTC unless it names its zone (e.g. 2025-06-01, 2025-06-01T08:00+08:00)."""
         sql = ("SELECT c.seq, c.at_utc, c.actor, c.role, c.action, c.state, i.station_id, i.op, i.before, i.after "
                "FROM changes c JOIN items i ON i.seq = c.seq WHERE c.state IN (%s)" % ",".join("?" * len(states)))
         args: list[Any] = list(states)
@@ -158,9 +161,10 @@ class AuditLog:
         if actor:
             sql += " AND c.actor = ?"
             args.append(actor)
-        if since_utc:
+        since = time_bound(since_utc, "since", timezone.utc)
+        if since:
             sql += " AND c.at_utc >= ?"
-            args.append(since_utc)
+            args.append(since)
         sql += " ORDER BY c.seq DESC, i.station_id"
         if limit is not None:
             sql += " LIMIT ?"
@@ -191,24 +195,17 @@ def reconcile(store) -> None:
     store.update(lambda stations: stations)
 
 
-def to_csv(entries: Iterable[AuditEntry], out: IO[str]) -> int:
-    """Write entries as CSV (before/after as JSON text); returns the number of rows."""
-    w = csv.writer(out)
+def csv_text(entries: Iterable[AuditEntry]) -> str:
+    """Entries as CSV text (before/after as JSON text)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
     w.writerow(CSV_COLUMNS)
-    n = 0
     for e in entries:
         rec = e.to_json()
         rec["changed"] = " ".join(e.changed)
         rec["before"] = json.dumps(e.before, ensure_ascii=False) if e.before else ""
         rec["after"] = json.dumps(e.after, ensure_ascii=False) if e.after else ""
         w.writerow([rec[c] for c in CSV_COLUMNS])
-        n += 1
-    return n
-
-
-def csv_text(entries: Iterable[AuditEntry]) -> str:
-    buf = io.StringIO()
-    to_csv(entries, buf)
     return buf.getvalue()
 
 

@@ -1,7 +1,8 @@
 """The `stationmap` command: a thin adapter from arguments to the library.
 
-Every command takes --data-dir (or STATIONMAP_DATA_DIR). A StationmapError becomes a one-line
-message on stderr and exit code 2; no traceback reaches the user.
+Every command takes --data-dir (or STATIONMAP_DATA_DIR). Bad usage, a StationmapError or a file that
+cannot be read or written becomes a one-line message on stderr and exit code 2 (a refused import: 1);
+no traceback reaches the user.
 """
 from __future__ import annotations
 
@@ -83,10 +84,10 @@ def _read_password() -> str:
 
 
 def _emit(text: str, output: Path | None) -> None:
-    if output is None or str(output) == "-":
-        click.echo(text, nl=not text.endswith("\n"))
-    else:
-        output.write_text(text, encoding="utf-8")
+    """`text` to standard output, or atomically to the file `output`."""
+    from .io import write_text
+
+    write_text(output or "-", text if text.endswith("\n") else text + "\n")
 
 
 @cli.group("user")
@@ -247,18 +248,15 @@ def usage_cmd(by: str, since: str | None, until: str | None, district: str | Non
     import json
 
     from .telemetry import open_telemetry
-    from .usage import demand_rows, visits
+    from .usage import demand_csv, demand_rows, visits
 
     telemetry = open_telemetry(_data_dir(store))
     rows = visits(telemetry, store, by, since, until, district)
     if demand_out is not None:
-        import csv
+        from .io import write_text
 
         points = demand_rows(telemetry, store, since, until)
-        with open(demand_out, "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=["station", "name", "lat", "lon", "weight"])
-            w.writeheader()
-            w.writerows(points)
+        write_text(demand_out, demand_csv(points))
         click.echo(f"wrote {len(points)} weighted points to {demand_out}", err=True)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -364,8 +362,8 @@ def _reach(reach_m: float | None, minutes: float | None, mode: str | None) -> tu
 
     if reach_m is None and minutes is None:
         minutes = 15.0
-    value = travel.resolve_reach(reach_m, minutes, mode if minutes is not None else mode)
-    return value, travel.describe_reach(value, minutes, (mode or "walk") if minutes is not None else None)
+    value = travel.resolve_reach(reach_m, minutes, mode)
+    return value, travel.describe_reach(value, minutes, mode)
 
 
 def _demand(demand_file: Path | None, demand_crs: str):
@@ -411,7 +409,10 @@ def nearest_cmd(lat: str, lon: str, k: str, crs: str, amenities: tuple[str, ...]
                    f"{m['car']:>4.0f}′  {d['name']} [{d['id']}]" + ("  (open)" if d["open_now"] else ""))
     if any(h.station.demo for h in hits):
         click.echo("sample data (示例数据)")
-    click.echo("minutes are estimates: straight-line distance x 1.3 detour at 4.8 / 15 / 30 km/h")
+    from .travel import DETOUR_FACTOR, MODES, SPEED_KMH
+
+    click.echo(f"minutes are estimates: straight-line distance x {DETOUR_FACTOR:g} detour at "
+               + " / ".join(f"{SPEED_KMH[m]:g}" for m in MODES) + " km/h (" + ", ".join(MODES) + ")")
 
 
 def _coverage_table(result, show_townships: bool, label: str) -> None:
@@ -453,7 +454,9 @@ def coverage_cmd(reach_m, minutes, mode, min_stations, demand_file, demand_crs, 
     sites = [_lat_lon_pair(a) for a in add]
     result = coverage(store.all(), reach, min_stations, _demand(demand_file, demand_crs), add=sites, remove=remove)
     if geojson_out:
-        geojson_out.write_text(json.dumps(result.to_geojson(), ensure_ascii=False), encoding="utf-8")
+        from .io import write_text
+
+        write_text(geojson_out, json.dumps(result.to_geojson(), ensure_ascii=False))
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "reach_label": label}, ensure_ascii=False, indent=2))
     else:
@@ -481,6 +484,7 @@ def gaps_cmd(reach_m, minutes, mode, min_stations, demand_file, demand_crs, limi
     import json
 
     from .coverage import gaps, gaps_csv, gaps_geojson
+    from .io import write_text
 
     reach, label = _reach(reach_m, minutes, mode)
     demand = _demand(demand_file, demand_crs)
@@ -497,10 +501,8 @@ def gaps_cmd(reach_m, minutes, mode, min_stations, demand_file, demand_crs, limi
                          f"{g.district_name} / {g.township_name}")
         lines.append(_pop_note(demand))
         text = "\n".join(lines) + "\n"
-    if output is None or str(output) == "-":
-        click.echo(text, nl=False)
-    else:
-        output.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+    write_text(output or "-", text, bom=fmt == "csv")
+    if output is not None and str(output) != "-":
         click.echo(f"wrote {len(found)} gaps to {output}", err=True)
 
 
@@ -544,11 +546,20 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # bad usage caught by click: the same one line as the library's errors
+        if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):  # a bare `stationmap`: its help
+            click.echo(exc.format_message(), err=True)
+            sys.exit(2)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
         sys.exit(2)
     except StationmapError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:  # a file that cannot be read or written: say which, and why
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
         sys.exit(2)
 
 

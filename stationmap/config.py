@@ -64,8 +64,10 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         if raw is not None and raw != "":
             try:
                 values[s.name] = s.parse(raw)
-            except ValueError as exc:
-                raise InvalidInput(f"environment variable STATIONMAP_{s.name.upper()}={raw!r}: {exc}") from exc
+            except ValueError:
+                raise InvalidInput(f"environment variable STATIONMAP_{s.name.upper()}={raw!r} is not "
+                                   f"{'a whole number' if s.parse is int else 'valid'}; unset it for the "
+                                   f"default ({s.default!r})") from None
     for key, value in (overrides or {}).items():
         if value is None:
             continue

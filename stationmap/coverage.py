@@ -20,7 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import shapely
@@ -30,6 +30,7 @@ from shapely.geometry import mapping
 from shapely.ops import nearest_points
 
 from . import datums, geography, travel
+from .checks import choices, lat_lon
 from .demand import Demand, default_demand, geometry_to_wgs84, metric_layers, to_metric, to_wgs84
 from .errors import InvalidInput
 from .model import STATUSES, Station
@@ -77,8 +78,6 @@ def check_min_stations(min_stations: Any) -> int:
 
 def check_point(point: Any, crs: str = "wgs84") -> tuple[float, float]:
     """(lat, lon) from a pair or a {'lat', 'lon'} mapping in `crs`, inside Jieyang, as WGS-84."""
-    from .nearest import check_lat_lon
-
     if isinstance(point, dict):
         lat, lon = point.get("lat"), point.get("lon", point.get("lng"))
     else:
@@ -86,27 +85,16 @@ def check_point(point: Any, crs: str = "wgs84") -> tuple[float, float]:
             lat, lon = point
         except (TypeError, ValueError):
             raise InvalidInput(f"a site must be a (lat, lon) pair, not {point!r}") from None
-    lat, lon = check_lat_lon(lat, lon)
-    lat, lon = datums.to_wgs84(lat, lon, crs)
+    lat, lon = datums.to_wgs84(*lat_lon(lat, lon), crs)
     geography.check_in_jieyang(lat, lon)
     return lat, lon
-
-
-def _statuses(status: str | Iterable[str] | None) -> set[str] | None:
-    if status is None:
-        return None
-    items = [status] if isinstance(status, str) else list(status)
-    for s in items:
-        if s not in STATUSES:
-            raise InvalidInput(f"unknown status {s!r}; use one of {', '.join(STATUSES)}")
-    return set(items)
 
 
 def station_points(stations: Sequence[Station], add: Iterable[Any] = (), remove: Iterable[str] = (),
                    status: str | Iterable[str] | None = "open", crs: str = "wgs84"
                    ) -> tuple[np.ndarray, np.ndarray, list[str], list[tuple[float, float]], list[str]]:
     """(lats, lons, ids) of the stations counted: status filter, minus `remove` (ids), plus `add` sites."""
-    wanted = _statuses(status)
+    wanted = choices(status, STATUSES, "status")
     removed = [str(r) for r in remove]
     known = {s.id for s in stations}
     unknown = [r for r in removed if r not in known]
@@ -393,8 +381,9 @@ def _gaps(result: CoverageResult, limit: int | None) -> list[Gap]:
     order = [int(i) for i in np.argsort(-pop, kind="stable") if pop[i] > 0]
     if limit is not None:
         order = order[:limit]
+    areas_km2 = true_area_m2(parts[order]) / 1e6 if order else []
     out = []
-    for rank, i in enumerate(order, 1):
+    for rank, (i, area_km2) in enumerate(zip(order, areas_km2), 1):
         centre = shapely.Point(cx[i] / pop[i], cy[i] / pop[i])
         if not parts[i].covers(centre):
             centre = nearest_points(parts[i], centre)[0]
@@ -402,7 +391,7 @@ def _gaps(result: CoverageResult, limit: int | None) -> list[Gap]:
         tcode = str(tcodes[owner[i]])
         dcode = layers.township_district[tcode]
         out.append(Gap(rank, float(lat[0]), float(lon[0]), dcode, layers.district_names[dcode], tcode,
-                       layers.township_names[tcode], float(pop[i]), parts[i].area / 1e6, demand.modelled,
+                       layers.township_names[tcode], float(pop[i]), float(area_km2), demand.modelled,
                        geometry_to_wgs84(parts[i])))
     return out
 
@@ -411,17 +400,14 @@ GAP_FIELDS = ("rank", "lat", "lon", "district", "district_name", "township", "to
               "population", "population_modelled", "area_km2")
 
 
-def gaps_csv(gaps_list: Sequence[Gap], out: TextIO | None = None) -> str:
-    """Gaps as CSV (WGS-84 lat/lon of each gap's centre); written to `out` if given, and returned."""
+def gaps_csv(gaps_list: Sequence[Gap]) -> str:
+    """Gaps as CSV text (WGS-84 lat/lon of each gap's centre)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=GAP_FIELDS, lineterminator="\n")
     writer.writeheader()
     for g in gaps_list:
         writer.writerow(g.to_dict())
-    text = buf.getvalue()
-    if out is not None:
-        out.write(text)
-    return text
+    return buf.getvalue()
 
 
 def gaps_geojson(gaps_list: Sequence[Gap], geometry: str = "area") -> dict[str, Any]:
@@ -436,12 +422,12 @@ def gaps_geojson(gaps_list: Sequence[Gap], geometry: str = "area") -> dict[str, 
 
 
 def write_gaps(gaps_list: Sequence[Gap], path: str | Path, fmt: str = "csv", geometry: str = "area") -> None:
-    """Write gaps to `path` as 'csv' (UTF-8 with BOM, opens in Excel) or 'geojson'."""
-    path = Path(path)
+    """Write gaps to `path` ('-': standard output) as 'csv' (UTF-8 with BOM in a file, opens in Excel) or 'geojson'."""
+    from .io import write_text
+
     if fmt == "csv":
-        with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-            gaps_csv(gaps_list, fh)
+        write_text(path, gaps_csv(gaps_list), bom=True)
     elif fmt == "geojson":
-        path.write_text(json.dumps(gaps_geojson(gaps_list, geometry), ensure_ascii=False), encoding="utf-8")
+        write_text(path, json.dumps(gaps_geojson(gaps_list, geometry), ensure_ascii=False))
     else:
         raise InvalidInput(f"unknown gaps format {fmt!r}; use csv or geojson")

@@ -16,7 +16,6 @@ from shapely.geometry.base import BaseGeometry
 from .errors import InvalidInput
 
 CRS_NAMES = ("wgs84", "gcj02", "bd09")
-CRS_LABELS = {"wgs84": "WGS-84 (GPS, OpenStreetMap)", "gcj02": "GCJ-02 (高德/腾讯)", "bd09": "BD-09 (百度)"}
 
 _TO_WGS = {
     "wgs84": lambda p: p,

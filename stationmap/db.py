@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Iterator
+
+from .errors import InvalidInput
+
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
@@ -24,6 +27,23 @@ def iso_utc(when: datetime) -> str:
 
 def parse_utc(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def time_bound(value: date | datetime | str | None, what: str, zone: tzinfo) -> str | None:
+    """A day (its midnight) or a time, as the stored UTC text; a day or time without a zone is on `zone`'s clock."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value or " " in value \
+                else date.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(f"{what} {value!r}: give a day such as 2025-06-01 or a time such as 2025-06-01T08:00") from None
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return iso_utc(value)
 
 
 @contextmanager

@@ -186,10 +186,6 @@ class Demand:
                 "source": self.source, "points": len(self), "total": round(self.total, 1),
                 "notes": list(self.notes)}
 
-    def to_geodataframe(self) -> gpd.GeoDataFrame:
-        return gpd.GeoDataFrame({"weight": self.weight, "district": self.district, "township": self.township},
-                                geometry=shapely.points(self.lon, self.lat), crs=geography.WGS84)
-
 
 def _make(x, y, weight, modelled, label, label_zh, source, key="", notes=(), units=None) -> Demand:
     x, y, weight = np.asarray(x, float), np.asarray(y, float), np.asarray(weight, float)
@@ -206,16 +202,19 @@ def _make(x, y, weight, modelled, label, label_zh, source, key="", notes=(), uni
 
 # -- the default, modelled grid --------------------------------------------------------------------
 
-def land_grid(cell_m: float = CELL_M) -> tuple[np.ndarray, np.ndarray]:
-    """Centres (METRIC_CRS) of cell_m cells, aligned to multiples of cell_m, that lie inside the city."""
-    layers = metric_layers()
-    minx, miny, maxx, maxy = layers.city.bounds
+def grid_points(geom, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of the cell_m cells (aligned to multiples of cell_m in METRIC_CRS) inside a metric geometry."""
+    minx, miny, maxx, maxy = geom.bounds
     xs = np.arange(math.floor(minx / cell_m) * cell_m + cell_m / 2, maxx, cell_m)
     ys = np.arange(math.floor(miny / cell_m) * cell_m + cell_m / 2, maxy, cell_m)
-    gx, gy = np.meshgrid(xs, ys)
-    gx, gy = gx.ravel(), gy.ravel()
-    inside = shapely.contains_xy(layers.city, gx, gy)
+    gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
+    inside = shapely.contains_xy(geom, gx, gy)
     return gx[inside], gy[inside]
+
+
+def land_grid(cell_m: float = CELL_M) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (METRIC_CRS) of cell_m cells, aligned to multiples of cell_m, that lie inside the city."""
+    return grid_points(metric_layers().city, cell_m)
 
 
 def largest_remainder(total: int, shares: np.ndarray) -> np.ndarray:
@@ -269,8 +268,8 @@ def _find(columns: list[str], wanted: tuple[str, ...]) -> str | None:
     return None
 
 
-def _weights(values: pd.Series, rows: list[int], what: str, column: str = "weight") -> np.ndarray:
-    """Numbers >= 0 from a column (',' thousands separators allowed), or InvalidInput naming the rows."""
+def _weights(values: pd.Series, rows: list[int], what: str, column: str = "weight", name: str = "") -> np.ndarray:
+    """Numbers >= 0 from a column (',' thousands separators allowed), or InvalidInput naming the file and rows."""
     out = np.empty(len(values))
     bad = []
     for i, (v, row) in enumerate(zip(values.tolist(), rows)):
@@ -283,14 +282,23 @@ def _weights(values: pd.Series, rows: list[int], what: str, column: str = "weigh
         out[i] = x
     if bad:
         allowed = "numbers >= 0" if column == "weight" else "numbers"
-        raise InvalidInput(f"{len(bad)} {column} value(s) are not {allowed} ({'; '.join(bad[:5])})")
+        raise InvalidInput(f"{name + ': ' if name else ''}{len(bad)} {column} value(s) are not {allowed} "
+                           f"({'; '.join(bad[:5])})")
     return out
 
 
-def _read_table(path: Path, sheet: str | None) -> pd.DataFrame:
+def read_table(path: Path, sheet: str | None = None) -> pd.DataFrame:
+    """A CSV (UTF-8 or GBK) or XLSX table as text cells; InvalidInput if it cannot be read."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        try:
+            return pd.read_excel(path, sheet_name=sheet or 0, dtype=object, engine="openpyxl")
+        except ValueError as exc:
+            if sheet is not None and "not found" in str(exc):
+                raise InvalidInput(f"{path.name}: no sheet {sheet!r}") from None
+            raise InvalidInput(f"{path.name} is not a readable .xlsx workbook") from None
+        except Exception:  # zipfile, openpyxl and pandas raise many types for a damaged file
+            raise InvalidInput(f"{path.name} is not a readable .xlsx workbook") from None
     try:
-        if path.suffix.lower() in (".xlsx", ".xlsm"):
-            return pd.read_excel(path, sheet_name=sheet or 0, dtype=object)
         for enc in ("utf-8-sig", "gb18030"):
             try:
                 return pd.read_csv(path, dtype=object, encoding=enc, skipinitialspace=True)
@@ -299,8 +307,23 @@ def _read_table(path: Path, sheet: str | None) -> pd.DataFrame:
         raise InvalidInput(f"{path.name}: text is neither UTF-8 nor GB18030")
     except InvalidInput:
         raise
+    except pd.errors.EmptyDataError:
+        raise InvalidInput(f"{path.name} is empty: it needs a header row and data rows") from None
     except Exception as exc:  # pandas raises many types for broken files
         raise InvalidInput(f"cannot read {path.name} as a table: {exc}") from None
+
+
+def read_geo(path: Path, what: str = "features") -> gpd.GeoDataFrame:
+    """A GeoJSON or GeoPackage file as WGS-84 (lon/lat) features; InvalidInput if it cannot be read."""
+    try:
+        frame = gpd.read_file(path, engine="pyogrio")
+    except Exception:  # pyogrio raises its own types for missing drivers, broken files, no layers
+        raise InvalidInput(f"cannot read {path.name}: it is not a valid GeoJSON or GeoPackage file") from None
+    if frame.empty or frame.geometry.isna().all():
+        raise InvalidInput(f"{path.name}: no {what} with geometry")
+    if frame.crs is not None and frame.crs.to_epsg() != 4326:
+        frame = frame.to_crs(geography.WGS84)
+    return frame
 
 
 def load_demand(path: str | Path, crs: str = "wgs84", weight: str | None = None, sheet: str | None = None) -> Demand:
@@ -332,7 +355,7 @@ def _weight_column(columns: list[str], weight: str | None, name: str) -> str | N
 
 
 def _load_table(path: Path, crs: str, weight: str | None, sheet: str | None) -> Demand:
-    frame = _read_table(path, sheet).dropna(how="all")
+    frame = read_table(path, sheet).dropna(how="all")
     if frame.empty:
         raise InvalidInput(f"{path.name}: no rows")
     cols = [str(c) for c in frame.columns]
@@ -341,13 +364,13 @@ def _load_table(path: Path, crs: str, weight: str | None, sheet: str | None) -> 
     wcol = _weight_column(cols, weight, path.name)
     lat_c, lon_c = _find(cols, _LAT_COLS), _find(cols, _LON_COLS)
     if lat_c and lon_c:
-        w = _weights(frame[wcol], rows, "row") if wcol else np.ones(len(frame))
-        lat = _weights(frame[lat_c], rows, "row", "latitude")
-        lon = _weights(frame[lon_c], rows, "row", "longitude")
+        w = _weights(frame[wcol], rows, "row", name=path.name) if wcol else np.ones(len(frame))
+        lat = _weights(frame[lat_c], rows, "row", "latitude", path.name)
+        lon = _weights(frame[lon_c], rows, "row", "longitude", path.name)
         return _points(path, lat, lon, w, rows, "row", crs, wcol)
     unit_c = _find(cols, _TOWNSHIP_COLS) or _find(cols, _DISTRICT_COLS)
     if unit_c and wcol:
-        return _census_table(path, frame[unit_c].tolist(), _weights(frame[wcol], rows, "row"), rows)
+        return _census_table(path, frame[unit_c].tolist(), _weights(frame[wcol], rows, "row", name=path.name), rows)
     raise InvalidInput(f"{path.name}: need latitude and longitude columns (lat/lon, 纬度/经度) or a township/district "
                        f"column with a population column; found {', '.join(cols)}")
 
@@ -404,18 +427,11 @@ def _census_table(path: Path, units: list, totals: np.ndarray, rows: list[int]) 
 
 
 def _load_geo(path: Path, crs: str, weight: str | None) -> Demand:
-    try:
-        frame = gpd.read_file(path, engine="pyogrio")
-    except Exception as exc:
-        raise InvalidInput(f"cannot read {path.name} as GeoJSON/GeoPackage: {exc}") from None
-    if frame.empty or frame.geometry.isna().all():
-        raise InvalidInput(f"{path.name}: no features with geometry")
-    if frame.crs is not None and not frame.crs.equals("EPSG:4326") and frame.crs.to_epsg() != 4326:
-        frame = frame.to_crs(geography.WGS84)
+    frame = read_geo(path)
     cols = [str(c) for c in frame.columns if c != frame.geometry.name]
     rows = [i + 1 for i in range(len(frame))]
     wcol = _weight_column(cols, weight, path.name)
-    w = _weights(frame[wcol], rows, "feature") if wcol else np.ones(len(frame))
+    w = _weights(frame[wcol], rows, "feature", name=path.name) if wcol else np.ones(len(frame))
     geoms = np.asarray(frame.geometry.values)
     kinds = set(shapely.get_type_id(geoms[~shapely.is_missing(geoms)]))
     if kinds <= {0, 4}:  # points, multipoints: one demand point each (multipoints split evenly)
@@ -453,12 +469,7 @@ def _spread(geom, city) -> tuple[np.ndarray, np.ndarray]:
     elif dim == 1:
         xy = shapely.get_coordinates(shapely.segmentize(geom, CELL_M))
     else:
-        minx, miny, maxx, maxy = geom.bounds
-        xs = np.arange(math.floor(minx / CELL_M) * CELL_M + CELL_M / 2, maxx, CELL_M)
-        ys = np.arange(math.floor(miny / CELL_M) * CELL_M + CELL_M / 2, maxy, CELL_M)
-        gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
-        inside = shapely.contains_xy(geom, gx, gy)
-        xy = np.column_stack((gx[inside], gy[inside]))
+        xy = np.column_stack(grid_points(geom, CELL_M))
         if xy.size == 0:
             p = geom.representative_point()
             xy = np.array([[p.x, p.y]])

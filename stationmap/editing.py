@@ -17,6 +17,7 @@ from typing import Any
 
 from . import datums
 from .accounts import User
+from .checks import lat_lon
 from .errors import Conflict, InvalidInput, NotFound, PreconditionRequired
 from .model import Station, make_station, with_changes
 from .store import StationStore
@@ -49,11 +50,7 @@ def _to_wgs84(changes: dict[str, Any], crs: str) -> dict[str, Any]:
         return changes
     if "lat" not in changes or "lon" not in changes:
         raise InvalidInput("give both lat and lon when moving a station")
-    try:
-        lat, lon = float(changes["lat"]), float(changes["lon"])
-    except (TypeError, ValueError):
-        raise InvalidInput(f"coordinates {changes['lat']!r}, {changes['lon']!r} are not numbers") from None
-    lat, lon = datums.to_wgs84(lat, lon, crs)
+    lat, lon = datums.to_wgs84(*lat_lon(changes["lat"], changes["lon"]), crs)
     return {**changes, "lat": lat, "lon": lon}
 
 

@@ -41,6 +41,13 @@ class ImportRejected(StationmapError):
         super().__init__(f"{len(problems)} problem(s), nothing was written:\n" + "\n".join(lines))
 
 
+class RegistryUnavailable(StationmapError):
+    """The registry cannot be read (damaged, not a GeoPackage) or written (no permission); not the caller's fault."""
+
+    status = 500
+    title = "Registry unavailable"
+
+
 class Unauthorized(StationmapError):
     """No credentials, or credentials that are wrong, expired or revoked (token, device signature)."""
 

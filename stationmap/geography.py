@@ -1,7 +1,9 @@
 """Jieyang's geography as shipped in geodata/: city, districts, townships; locating a point in them.
 
-All layers are WGS-84 (EPSG:4326). Distances and buffers use METRIC_CRS (CGCS2000 3-degree
-Gauss-Kruger, CM 117E), which fits Jieyang (115.6-116.6E); areas use the equal-area AREA_CRS.
+All layers are WGS-84 (EPSG:4326). Metric geometry (buffers, areas, distances on the plane) is in
+METRIC_CRS (CGCS2000 3-degree Gauss-Kruger, CM 117E), which fits Jieyang (115.6-116.6E); being
+conformal, its areas are corrected by the point scale factor (`coverage.true_area_m2`). AREA_CRS, an
+equal-area projection, gave the shipped districts' `area_km2` (geodata/build_boundaries.py).
 """
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ def district_code(name_or_code: str) -> str:
     text = str(name_or_code).strip()
     d = districts()
     for code, row in d.iterrows():
-        if text in (code, row["name"], row["name"][:-1], row["name_en"]) or text.lower() == row["name_en"].lower():
+        if text in (code, row["name"], row["name"][:-1]) or text.lower() == row["name_en"].lower():
             return code
     raise InvalidInput(f"unknown district {name_or_code!r}; use one of "
                        + ", ".join(f"{r['name']} ({c})" for c, r in d.iterrows()))
@@ -84,7 +86,9 @@ def check_in_jieyang(lat: float, lon: float) -> None:
         raise InvalidInput(f"latitude and longitude look swapped ({lat}, {lon}); Jieyang is near 23.5N, 116.3E")
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise InvalidInput(f"coordinates out of range: latitude {lat}, longitude {lon}")
-    raise InvalidInput(f"point ({lat:.6f}, {lon:.6f}) is outside Jieyang (latitude 22.9-23.8, longitude 115.6-116.6)")
+    west, south, east, north = BBOX
+    raise InvalidInput(f"point ({lat:.6f}, {lon:.6f}) is outside Jieyang "
+                       f"(latitude {south}-{north}, longitude {west}-{east})")
 
 
 def locate(lat: float, lon: float) -> Place:

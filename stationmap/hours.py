@@ -59,8 +59,7 @@ def parse_hours(text: str | None) -> Schedule | None:
         return None
     raw = str(text)
     s = unicodedata.normalize("NFKC", raw).replace("—", "-").replace("–", "-").replace("－", "-")
-    days: dict[int, list[tuple[int, int]]] = {}
-    explicit_off: set[int] = set()
+    spans: list[tuple[int, int, tuple[int, int]]] = []  # (day the times were given for, day, (start, end))
     current: list[int] = list(range(7))
     last_was_day = False
     leftover: list[str] = []
@@ -80,16 +79,18 @@ def parse_hours(text: str | None) -> Schedule | None:
                 current = [d % 7 for d in range(a, b + (7 if b < a else 0) + 1)]
             elif kind in _DAY_SETS:
                 current = list(_DAY_SETS[kind])
-            elif kind == "off":
-                explicit_off.update(current)
+            elif kind == "off":  # 08:00-18:00 周末休息: the days named closed lose the times given before
+                spans = [sp for sp in spans if sp[0] not in current]
             else:
-                for d, span in _spans(m, kind, current):
-                    days.setdefault(d, []).append(span)
+                spans += [(origin, d, span) for origin, d, span in _spans(m, kind, current)]
             last_was_day = kind == "day"
         leftover.append(s[pos:])
     except ValueError as exc:
         raise InvalidInput(f"unreadable opening hours {raw!r}: {exc}") from exc
     rest = _FILLER.sub("", "".join(leftover))
+    days: dict[int, list[tuple[int, int]]] = {}
+    for _origin, d, span in spans:
+        days.setdefault(d, []).append(span)
     if rest or not days:
         raise InvalidInput(
             f"unreadable opening hours {raw!r}" + (f" (did not understand {rest!r})" if rest else ": no times given")
@@ -101,9 +102,9 @@ _DAY_SETS = {"weekdays": (0, 1, 2, 3, 4), "weekend": (5, 6), "daily": tuple(rang
 
 
 def _spans(m: re.Match, kind: str, current: list[int]):
-    """(day, (start, end)) pairs for a time-range token; a range past midnight spills into the next day."""
+    """(day given, day, (start, end)) for a time-range token; a range past midnight spills into the next day."""
     if kind == "allday":
-        return [(d, (0, FULL_DAY)) for d in current]
+        return [(d, d, (0, FULL_DAY)) for d in current]
     (a, b) = _time_parts(m.group())
     start, end = _minutes(*a), _minutes(*b)
     if a[0] and not b[0] and end <= start < _minutes(a[0], *b[1:]):
@@ -111,8 +112,8 @@ def _spans(m: re.Match, kind: str, current: list[int]):
     if end == start:
         raise ValueError(f"'{m.group()}' opens and closes at the same time")
     if end > start:
-        return [(d, (start, end)) for d in current]
-    return [(d, (start, FULL_DAY)) for d in current] + [((d + 1) % 7, (0, end)) for d in current if end]
+        return [(d, d, (start, end)) for d in current]
+    return [(d, d, (start, FULL_DAY)) for d in current] + [(d, (d + 1) % 7, (0, end)) for d in current if end]
 
 
 _TIME_RE = re.compile(_TIME)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import csv
 import io as _io
 import json
+import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import geopandas as gpd
 import pandas as pd
@@ -72,15 +74,14 @@ class Row:
 def read_rows(path: Path, sheet: str | None = None) -> tuple[list[Row], list[str]]:
     """Rows of a CSV, XLSX or GeoJSON file as records with our keys; also the ignored column names."""
     suffix = path.suffix.lower()
+    if suffix not in (".geojson", ".json", ".csv", ".xlsx", ".xlsm"):
+        raise InvalidInput(f"cannot import {path.name}: use a .csv, .xlsx or .geojson file")
+    if sheet is not None and suffix not in (".xlsx", ".xlsm"):
+        raise InvalidInput(f"--sheet {sheet!r} applies to .xlsx workbooks; {path.name} has no sheets")
     if suffix in (".geojson", ".json"):
         return _read_geojson(path), []
-    if suffix == ".csv":
-        table = _read_csv(path)
-    elif suffix in (".xlsx", ".xlsm"):
-        table = _read_xlsx(path, sheet)
-    else:
-        raise InvalidInput(f"cannot import {path.name}: use a .csv, .xlsx or .geojson file")
-    return _table_rows(table)
+    table = _read_csv(path) if suffix == ".csv" else _read_xlsx(path, sheet)
+    return _table_rows(table, path.name)
 
 
 def _read_csv(path: Path) -> list[list[str]]:
@@ -116,16 +117,17 @@ def _read_xlsx(path: Path, sheet: str | None) -> list[list[Any]]:
         wb.close()
 
 
-def _table_rows(table: list[list[Any]]) -> tuple[list[Row], list[str]]:
+def _table_rows(table: list[list[Any]], name: str) -> tuple[list[Row], list[str]]:
     """Find the header row (union sheets often have a title row above it) and map columns."""
     for h, header in enumerate(table[:15]):
         keys = [_HEADER_INDEX.get(_norm_header(c)) for c in header]
         if "name" in keys and (("lat" in keys and "lon" in keys) or "coords" in keys or "address" in keys):
             break
     else:
-        raise InvalidInput("no header row found: the sheet needs a name column (驿站名称) and either "
-                           "经度 and 纬度 or 详细地址; known headers: " + ", ".join(w[1] if len(w) > 1 else w[0]
-                                                                           for k, w in HEADERS.items() if k != "_seq"))
+        known = [next((w for w in words if not w.isascii()), words[0]) + "/" + key
+                 for key, words in HEADERS.items() if not key.startswith("_")]
+        raise InvalidInput(f"no header row found in {name}: the sheet needs a name column (驿站名称) and either "
+                           "经度 and 纬度 or 详细地址; known headers: " + ", ".join(known))
     ignored = [str(c) for c, k in zip(header, keys) if k is None and str(c).strip()]
     rows = []
     for i, values in enumerate(table[h + 1:], start=h + 2):
@@ -141,26 +143,35 @@ def _table_rows(table: list[list[Any]]) -> tuple[list[Row], list[str]]:
 def _read_geojson(path: Path) -> list[Row]:
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path.name} is not UTF-8 text, so not GeoJSON") from None
+    except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path.name} is not valid GeoJSON: {exc}") from None
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
         raise InvalidInput(f"{path.name} is not a GeoJSON FeatureCollection")
-    rows = []
-    for i, f in enumerate(data["features"], start=1):
-        props = (f or {}).get("properties") or {}
-        rec = {}
-        for k, v in props.items():
-            key = _HEADER_INDEX.get(_norm_header(k))
-            if key and key != "_seq" and v not in (None, ""):
-                rec[key] = v
-        geom = (f or {}).get("geometry")
-        if geom:
-            if geom.get("type") != "Point" or not isinstance(geom.get("coordinates"), list) or len(geom["coordinates"]) < 2:
-                rec["_error"] = f"geometry is a {geom.get('type')}, not a Point with coordinates"
-            else:
-                rec["lon"], rec["lat"] = geom["coordinates"][:2]
-        rows.append(Row(i, rec))
-    return rows
+    return [_feature_row(i, f) for i, f in enumerate(data["features"], start=1)]
+
+
+def _feature_row(number: int, feature: Any) -> Row:
+    """One GeoJSON feature as a row; what is wrong with it goes in `_error`, reported with its number."""
+    if not isinstance(feature, dict) or not isinstance(feature.get("properties") or {}, dict):
+        return Row(number, {"_error": "not a GeoJSON Feature with a properties object"})
+    rec: dict[str, Any] = {}
+    for k, v in (feature.get("properties") or {}).items():
+        key = _HEADER_INDEX.get(_norm_header(k))
+        if key and key != "_seq" and v not in (None, ""):
+            rec[key] = v
+    geom = feature.get("geometry")
+    if geom:
+        kind = geom.get("type") if isinstance(geom, dict) else None
+        coords = geom.get("coordinates") if kind == "Point" else None
+        if kind != "Point":
+            rec["_error"] = f"geometry is {'a ' + str(kind) if kind else 'not a GeoJSON geometry'}; stations are Points"
+        elif not isinstance(coords, list) or len(coords) < 2:
+            rec["_error"] = f"Point coordinates {coords!r}: write [longitude, latitude]"
+        else:
+            rec["lon"], rec["lat"] = coords[:2]
+    return Row(number, rec)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,20 +337,21 @@ def stations_geojson(stations: list[Station]) -> dict[str, Any]:
          "properties": publish.station_properties(s)} for s in stations]}
 
 
-def _layer_frame(store: StationStore, layer: str) -> gpd.GeoDataFrame | pd.DataFrame:
+def _layer_frame(layer: str) -> gpd.GeoDataFrame:
     if layer == "districts":
         return geography.districts().reset_index(drop=True)
     if layer == "townships":
         t = geography.townships().reset_index(drop=True)
         t["district_name"] = t["district"].map(geography.districts()["name"])
         return t
-    raise ValueError(layer)
+    raise InvalidInput(f"unknown layer {layer!r}; use stations, townships or districts")
 
 
 def export_layer(store: StationStore, layer: str, fmt: str, output: Path) -> int:
     """Write a layer to `output` ('-' = stdout for text formats); returns the number of features."""
-    to_stdout = str(output) == "-"
-    if to_stdout and fmt in ("gpkg", "xlsx"):
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    if str(output) == "-" and fmt in ("gpkg", "xlsx"):
         raise InvalidInput(f"{fmt} is a binary format: give a file name with -o")
     if layer == "stations":
         stations = store.all()
@@ -351,7 +363,7 @@ def export_layer(store: StationStore, layer: str, fmt: str, output: Path) -> int
         else:
             frame = to_frame(stations)
     else:
-        frame = _layer_frame(store, layer)
+        frame = _layer_frame(layer)
         n = len(frame)
         if fmt == "geojson":
             text = frame.to_json(ensure_ascii=False, drop_id=True)
@@ -360,20 +372,48 @@ def export_layer(store: StationStore, layer: str, fmt: str, output: Path) -> int
             if layer == "townships":
                 plain["seat_lon"], plain["seat_lat"] = frame.geometry.x, frame.geometry.y
             frame = plain
-    if fmt in ("geojson",):
-        _write_text(output, text + "\n")
+    if fmt == "geojson":
+        write_text(output, text + "\n")
     elif fmt == "csv":
-        _write_text(output, frame.to_csv(index=False), bom=not to_stdout)
-    elif fmt == "xlsx":
-        frame.to_excel(output, index=False, sheet_name=layer)
+        write_text(output, frame.to_csv(index=False), bom=True)
     else:
-        Path(output).unlink(missing_ok=True)
-        frame.to_file(output, layer=layer, driver="GPKG", engine="pyogrio")
+        with atomic_output(output) as tmp:
+            if fmt == "xlsx":
+                frame.to_excel(tmp, index=False, sheet_name=layer)
+            else:
+                frame.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
     return n
 
 
-def _write_text(output: Path, text: str, bom: bool = False) -> None:
+EXPORT_FORMATS = ("geojson", "csv", "xlsx", "gpkg")
+
+
+# ---------------------------------------------------------------------------------------------
+# writing output files
+# ---------------------------------------------------------------------------------------------
+@contextmanager
+def atomic_output(output: Path | str) -> Iterator[Path]:
+    """A temporary path beside `output`, renamed onto it when the block succeeds (removed otherwise),
+    so a failed or killed export never leaves half a file. Unwritable places raise InvalidInput."""
+    path = Path(output)
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"cannot write {path}: there is no directory {path.parent}")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(output: Path | str, text: str, bom: bool = False) -> None:
+    """Write `text` to a file (atomically; UTF-8, with a BOM if `bom` so Excel reads CSV right) or, for '-', stdout."""
     if str(output) == "-":
         sys.stdout.write(text)
-    else:
-        Path(output).write_text(text, encoding="utf-8-sig" if bom else "utf-8")
+        return
+    with atomic_output(output) as tmp:
+        tmp.write_text(text, encoding="utf-8-sig" if bom else "utf-8")

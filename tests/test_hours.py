@@ -20,6 +20,10 @@ CASES = {
     "周六、周日 09:00-17:00": "Mo-Fr off; Sa,Su 09:00-17:00",
     "８：００－１８：００": "Mo-Su 08:00-18:00",
     "Mo-Fr 08:00-17:30; Sa,Su off": "Mo-Fr 08:00-17:30; Sa,Su off",
+    # days named closed after the times: the closing wins
+    "08:00-18:00 周末休息": "Mo-Fr 08:00-18:00; Sa,Su off",
+    "每天 08:00-18:00，周日休息": "Mo-Sa 08:00-18:00; Su off",
+    "周一至周日 8:00-18:00 周三闭站": "Mo,Tu 08:00-18:00; We off; Th-Su 08:00-18:00",
 }
 
 

@@ -213,12 +213,14 @@ def test_export_then_import_round_trips(tmp_path, data_dir, fmt):
 
 
 def test_export_layers(tmp_path, data_dir):
-    for layer, n in (("townships", 87), ("districts", 5)):
+    wanted = {"townships": (87, {"code", "name", "district", "seat_source"}),
+              "districts": (5, {"adcode", "name", "population_2020", "area_km2"})}
+    for layer, (n, keys) in wanted.items():
         out = tmp_path / f"{layer}.geojson"
         assert run("export", "--layer", layer, "--format", "geojson", "-o", out, data_dir=data_dir).returncode == 0
         feats = json.loads(out.read_text(encoding="utf-8"))["features"]
         assert len(feats) == n
-    assert {"code", "name", "district", "seat_source"} <= set(feats[0]["properties"]) or layer == "districts"
+        assert all(keys <= set(f["properties"]) for f in feats), layer
 
 
 def test_exported_sample_lies_inside_what_each_station_claims(tmp_path, data_dir):
@@ -250,3 +252,91 @@ def test_exported_townships_have_seats_in_their_districts_and_sources(tmp_path, 
     for f in feats:
         assert districts[f["properties"]["district"]].contains(shape(f["geometry"]))
         assert f["properties"]["seat_source"] and len(f["properties"]["code"]) == 9 and f["properties"]["name"]
+
+
+# -- bad input anywhere on the command line: one actionable line, exit 2 (1 for a refused import) -----
+def main_in_process(args, monkeypatch, capsys):
+    """Run `stationmap ARGS` through the real entry point, main(), in this process (fast)."""
+    from stationmap.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["stationmap", *map(str, args)])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_malformed_geojson_features_are_refused_row_by_row(registry_dir, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "odd.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        7,
+        {"type": "Feature", "geometry": "here", "properties": {"name": "甲"}},
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": "116,23"}, "properties": {"name": "乙"}},
+        {"type": "Feature", "geometry": None, "properties": ["name", "丙"]},
+    ]}), encoding="utf-8")
+    before = digest(registry_dir)
+    code, _, err = main_in_process(["import", path, "--data-dir", registry_dir], monkeypatch, capsys)
+    assert code == 1 and "Traceback" not in err
+    for row in (1, 2, 3, 4):
+        assert f"row {row}: " in err
+    assert digest(registry_dir) == before
+
+
+@pytest.mark.parametrize("make_args, words", [
+    (lambda d, t: ["export", "--format", "csv", "-o", t / "no" / "x.csv"], ["no directory"]),
+    (lambda d, t: ["export", "--format", "gpkg", "-o", t / "no" / "x.gpkg"], ["no directory"]),
+    (lambda d, t: ["export", "--format", "gpkg", "-o", "-"], ["binary", "-o"]),
+    (lambda d, t: ["gaps", "--reach-m", "5000", "--format", "csv", "-o", t / "no" / "g.csv"], ["no directory"]),
+    (lambda d, t: ["audit", "--since", "last tuesday"], ["since", "2025-06-01"]),
+    (lambda d, t: ["audit", "--csv", "-o", t / "no" / "a.csv"], ["no directory"]),
+    (lambda d, t: ["usage", "--demand", t / "no" / "d.csv"], ["no directory"]),
+    (lambda d, t: ["import", _file(t, "ok.csv", "驿站名称,经度,纬度\n甲,116.37,23.55\n"), "--sheet", "表1"], ["--sheet"]),
+    (lambda d, t: ["coverage", "--demand", _file(t, "d.xlsx", "not a workbook")], ["d.xlsx", "not a readable .xlsx"]),
+    (lambda d, t: ["coverage", "--demand", _file(t, "d.csv", "lat,lon,weight\n23.55,116.37,lots\n")], ["d.csv", "'lots'"]),
+    (lambda d, t: ["suggest", "3", "--candidates", _file(t, "c.geojson", '{"type": "Feat')], ["c.geojson", "GeoJSON"]),
+    (lambda d, t: ["suggest", "3", "--candidates", _file(t, "c.csv", "")], ["c.csv", "empty"]),
+    (lambda d, t: ["suggest", "3", "--candidates", _file(t, "c2.csv", "lat,lon\nx,116.3\n")], ["c2.csv", "'x'"]),
+    (lambda d, t: ["device", "token", _outdoor_id()], ["not a smart station"]),
+    (lambda d, t: ["device", "token", "st-nowhere"], ["st-nowhere"]),
+    # caught by click's own checks: the same single line
+    (lambda d, t: ["user", "add", "bob", "--role", "boss"], ["--role", "'boss'", "admin"]),
+    (lambda d, t: ["usage", "--by", "month"], ["--by", "'month'", "week"]),
+    (lambda d, t: ["coverage", "--minutes", "soon"], ["--minutes", "'soon'"]),
+])
+def test_cli_bad_input_gives_one_line_and_exit_2(registry_dir, tmp_path, monkeypatch, capsys, make_args, words):
+    before = digest(registry_dir)
+    code, _, err = main_in_process([*make_args(registry_dir, tmp_path), "--data-dir", registry_dir], monkeypatch, capsys)
+    assert code == 2, err
+    assert err.startswith("error: ") and "\n" not in err.strip() and "Traceback" not in err
+    for w in words:
+        assert w in err
+    assert digest(registry_dir) == before
+
+
+def _outdoor_id():
+    from stationmap.store import load_sample
+
+    return next(s.id for s in load_sample() if s.kind == "outdoor")
+
+
+def _file(directory, name, text):
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_cli_bad_data_directory(tmp_path, monkeypatch, capsys):
+    a_file = _file(tmp_path, "registry.txt", "not a directory")
+    monkeypatch.setenv("STATIONMAP_DATA_DIR", str(a_file))
+    code, _, err = main_in_process(["nearest", "23.55", "116.37"], monkeypatch, capsys)
+    assert code == 2 and "is a file" in err and "\n" not in err.strip()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "stations.gpkg").write_bytes(b"half a GeoPackage")
+    monkeypatch.setenv("STATIONMAP_DATA_DIR", str(broken))
+    code, _, err = main_in_process(["nearest", "23.55", "116.37"], monkeypatch, capsys)
+    assert code == 2 and "not a readable GeoPackage" in err and "\n" not in err.strip()
+    assert (broken / "stations.gpkg").read_bytes() == b"half a GeoPackage"  # left for the user to rescue

@@ -11,7 +11,7 @@ from stationmap.accounts import open_accounts
 from stationmap.errors import InvalidInput, NotFound, PayloadTooLarge, Replayed, Unauthorized
 from stationmap.store import open_store
 from stationmap.telemetry import build_report, open_telemetry, sign, station_live
-from stationmap.usage import demand_points, visits
+from stationmap.usage import demand_rows, visits
 
 WINDOW = 300
 NOW = datetime(2025, 6, 2, 4, 0, tzinfo=timezone.utc)  # 12:00 in Jieyang
@@ -167,7 +167,7 @@ def test_usage_by_station_district_day_week(env):
     assert visits(tel, by="district", district=a.district)[0]["district"] == a.district
     with pytest.raises(InvalidInput):
         visits(tel, by="month")
-    points = demand_points(tel, store)
+    points = [(r["lat"], r["lon"], float(r["weight"])) for r in demand_rows(tel, store)]
     assert sorted(w for _, _, w in points) == [11.0, 12.0]  # the station with no visits carries no weight
     assert (a.lat, a.lon, 12.0) in points
 
