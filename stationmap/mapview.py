@@ -94,7 +94,7 @@ def tile_hosts(settings: dict[str, Any]) -> set[str]:
         for lang in ("zh", "en"):
             for t in tile_layers(name, settings, lang):
                 host = urlsplit(t.url).netloc
-                hosts.update(host.replace("{s}", s) for s in t.subdomains) if "{s}" in host else hosts.add(host)
+                hosts.update({host.replace("{s}", s) for s in t.subdomains} if "{s}" in host else {host})
     return hosts
 
 
@@ -196,12 +196,12 @@ def add_boundaries(m: folium.Map, basemap: str, district: str | None = None) -> 
 
 def build_map(stations: Iterable[Station], *, basemap: str, settings: dict[str, Any], lang: str = "zh",
               center: tuple[float, float] | None = None, zoom: int | None = None, district: str | None = None,
-              asset_base: str = "/static/", api_base: str | None = "/api", extra: dict[str, Any] | None = None,
-              script: str = "stationmap.js") -> folium.Map:
+              asset_base: str = "/static/", api_base: str | None = "/api", script: str = "stationmap.js") -> folium.Map:
     """The station map: basemap, district lines, clustered stations (drawn by our script), all shifted as needed.
 
     `api_base` None means a static export: nearest search runs in the browser on the embedded data.
-    `center` is WGS-84 (lat, lon); `district` (adcode) limits the boundary drawn and the default view.
+    `center` is WGS-84 (lat, lon); `district` (adcode) limits the boundary drawn and the default view
+    (without `center`, the map fits that boundary, or centres on it when `zoom` is given).
     """
     stations = list(stations)
     basemap = check_basemap(basemap, settings)
@@ -210,14 +210,43 @@ def build_map(stations: Iterable[Station], *, basemap: str, settings: dict[str, 
     cluster = _local_cluster(asset_base, len(stations)).add_to(m)
     payload = {
         "basemap": basemap, "crs": BASEMAPS[basemap].crs, "lang": lang, "api": api_base,
-        "fit": center is None, "stations": [station_record(s, basemap) for s in stations],
+        # no centre: the drawn districts fill the map, or, with a zoom, are centred at that zoom
+        "view": "given" if center is not None else "fit" if zoom is None else "centre",
+        "stations": [station_record(s, basemap) for s in stations],
         "sample": any(s.demo for s in stations),
         "amenities": {t.key: [t.zh, t.en] for t in vocab.AMENITIES},
         "speeds": travel.SPEED_M_S, "detour": travel.DETOUR_FACTOR,
         "nav": {"amap": publish.AMAP_TEMPLATE, "baidu": publish.BAIDU_TEMPLATE},
-        **(extra or {}),
     }
     m.add_child(StationLayer(m, cluster, boundaries, payload, asset_base, script))
+    return m
+
+
+def coverage_map(cov: Any, stations: Iterable[Station], gaps: list[dict[str, Any]], sites: list[dict[str, Any]], *,
+                 basemap: str, settings: dict[str, Any], lang: str = "zh", asset_base: str = "/static/") -> folium.Map:
+    """The planner's map: covered and uncovered land (a `coverage.Coverage`), stations, the gaps (dicts with
+    lat/lon) as red rings and suggested sites (dicts with lat/lon/gain) as numbered labels."""
+    m = base_map(basemap=basemap, settings=settings, lang=lang, asset_base=asset_base, zoom=9)
+    for name, geom, style in (
+            ("uncovered", cov.uncovered, {"color": "#e03131", "weight": 0, "fillColor": "#e03131", "fillOpacity": 0.18}),
+            ("covered", cov.covered, {"color": "#2b8a3e", "weight": 1, "fillColor": "#40c057", "fillOpacity": 0.35})):
+        folium.GeoJson(geometry_to_display(geom, basemap, 0.0003), name=name,
+                       style_function=lambda _f, style=style: style).add_to(m)
+    boundaries = add_boundaries(m, basemap)
+    for s in stations:
+        folium.CircleMarker(list(to_display(s.lat, s.lon, basemap)), radius=6 if s.kind == "smart" else 4,
+                            color="#fff", weight=1, fill_color="#1864ab" if s.kind == "smart" else "#e8590c",
+                            fill_opacity=1, tooltip=s.name).add_to(m)
+    for i, g in enumerate(gaps, 1):
+        if "lat" in g and "lon" in g:
+            folium.CircleMarker(list(to_display(g["lat"], g["lon"], basemap)), radius=7, color="#c92a2a",
+                                weight=2, fill=False, tooltip=f"缺口 gap {i}").add_to(m)
+    for i, site in enumerate(sites, 1):
+        folium.Marker(list(to_display(site["lat"], site["lon"], basemap)),
+                      icon=folium.DivIcon(html=f'<div class="sm-site-label">{i}</div>', icon_size=(24, 24),
+                                          icon_anchor=(12, 12)),
+                      tooltip=f"建议站点 {i}: +{site.get('gain', 0):,.0f}").add_to(m)
+    m.fit_bounds(boundaries.get_bounds())
     return m
 
 

@@ -84,3 +84,10 @@ def feature_collection(stations: Iterable[Station], when: datetime | None = None
     feats = [station_feature(s, when) for s in stations]
     return {"type": "FeatureCollection", "sample_data": any(f["properties"]["demo"] for f in feats),
             "numberReturned": len(feats), "features": feats}
+
+
+def frame_collection(frame) -> dict[str, Any]:
+    """A GeoDataFrame (boundaries, townships) as an RFC 7946 FeatureCollection in WGS-84, index dropped."""
+    import json
+
+    return json.loads(frame.reset_index(drop=True).to_json(drop_id=True, to_wgs84=True))

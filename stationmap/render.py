@@ -30,7 +30,8 @@ def render_site(out_dir: Path, overrides: dict[str, Any] | None = None, basemap:
         raise StationmapError(f"web/static/vendor is incomplete ({missing[0]} missing): run `make assets` first")
     from web import create_app, store
     from web.pages import map_html
-    from .publish import feature_collection
+    from .geography import districts
+    from .publish import feature_collection, frame_collection
 
     app = create_app(overrides)
     out = Path(out_dir)
@@ -39,10 +40,8 @@ def render_site(out_dir: Path, overrides: dict[str, Any] | None = None, basemap:
     with app.test_request_context("/map"):
         pages = {"index.html": map_html(lang, basemap, asset_base="static/", api_base=None),
                  "embed.html": map_html(lang, basemap, asset_base="static/", api_base=None, template="embed.html")}
-        data = {"stations.geojson": feature_collection(store().all())}
-    from .geography import districts
-
-    data["districts.geojson"] = json.loads(districts().reset_index(drop=True).to_json(drop_id=True))
+        data = {"stations.geojson": feature_collection(store().all()),
+                "districts.geojson": frame_collection(districts())}
     for name, html in pages.items():
         (out / name).write_text(html, encoding="utf-8")
         written.append(out / name)

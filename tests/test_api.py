@@ -211,3 +211,30 @@ def test_openapi_documents_every_route_and_only_those(live_server):
             resp = requests.get(live_server.url + url, params={param["name"]: "1"}, timeout=60)
             if resp.status_code >= 400 and resp.headers["Content-Type"].startswith(PROBLEM):
                 assert "unknown parameter" not in resp.json()["detail"], (path, param["name"])
+
+
+def test_http_errors_say_what_to_do(live_server):
+    assert "/api/openapi.json" in problem(get(live_server, "/api/no-such-route"), 404)["detail"]
+    refused = requests.put(live_server.url + "/api/stations", timeout=30)
+    assert "GET" in problem(refused, 405)["detail"] and "POST" in refused.headers["Allow"]
+    big = requests.post(live_server.url + "/api/auth/login", data=b"{" + b" " * 1_100_000 + b"}",
+                        headers={"Content-Type": "application/json"}, timeout=30)
+    assert "bytes" in problem(big, 413)["detail"]
+    for params in ({"k": "²"}, {"k": "+-5"}):  # str.isdigit() accepts these, int() does not
+        assert "whole number" in problem(get(live_server, "/api/nearest", lat=23.5, lon=116.3, **params), 400)["detail"]
+    assert "at least 0" in problem(get(live_server, "/api/coverage", minutes=-1), 400)["detail"]
+
+
+@pytest.mark.parametrize("path, words", [
+    ("/embed?zoom=abc&basemap=foo&district=xx", "district"),
+    ("/embed?zoom=abc", "zoom"),
+    ("/embed?basemap=foo", "basemap"),
+    ("/planner?minutes=-1", "at least 0"),
+    ("/map?center=91,200", "center"),
+    ("/no-such-page", "/map"),
+])
+def test_pages_with_bad_parameters_answer_with_a_short_page(live_server, path, words):
+    resp = requests.get(live_server.url + path, timeout=30)
+    assert 400 <= resp.status_code < 500 and resp.headers["Content-Type"].startswith("text/html")
+    assert words in resp.text and "Traceback" not in resp.text
+    assert "参数有误" in resp.text or "找不到" in resp.text  # Chinese first

@@ -70,3 +70,21 @@ def test_page_loads_only_local_assets(stations, settings, basemap):
     assert not CDN.search(html)
     assert "StationMap.init(" in parts["script"]
     assert len(re.findall(r'"id":"st-', parts["script"])) == len(stations)
+
+
+def test_planner_map_draws_everything_in_the_basemap_datum(stations, settings):
+    """Coverage, stations, gaps and suggested sites on the Amap basemap are all shifted into GCJ-02."""
+    from types import SimpleNamespace
+
+    from shapely.geometry import Point
+
+    s = stations[0]
+    cov = SimpleNamespace(covered=Point(s.lon, s.lat).buffer(0.02), uncovered=Point(116.0, 23.3).buffer(0.02))
+    site, gap = {"lat": 23.30, "lon": 116.17, "gain": 1234.0}, {"lat": 23.40, "lon": 116.10}
+    for basemap in ("osm", "amap"):
+        m = mapview.coverage_map(cov, [s], [gap], [site], basemap=basemap, settings=settings)
+        script = mapview.render_parts(m)["script"]
+        for lat, lon in ((s.lat, s.lon), (site["lat"], site["lon"]), (gap["lat"], gap["lon"])):
+            shown = mapview.to_display(lat, lon, basemap)
+            assert f"[{shown[0]}, {shown[1]}]" in script, (basemap, lat, lon)
+        assert "建议站点 1: +1,234" in script

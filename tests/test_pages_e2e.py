@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from stationmap import mapview
+from stationmap import datums, mapview
 from webserver import PHONE
 
 SHOTS = Path(__file__).parent / "screenshots"
@@ -28,8 +28,8 @@ def page_factory(chromium, live_server):
     contexts = []
 
     def make(**ctx_args):
-        ctx = chromium.new_context(viewport=PHONE, device_scale_factor=1, locale="zh-CN",
-                                   timezone_id="Asia/Shanghai", **ctx_args)
+        ctx_args.setdefault("viewport", PHONE)
+        ctx = chromium.new_context(device_scale_factor=1, locale="zh-CN", timezone_id="Asia/Shanghai", **ctx_args)
         contexts.append(ctx)
         page = ctx.new_page()
         page.external, page.local, page.errors = [], [], []
@@ -84,8 +84,8 @@ def test_map_finds_nearest_open_station_with_microwave(page_factory, live_server
     amap = first.locator(".sm-nav-amap").get_attribute("href")
     assert amap == api["results"][0]["nav"]["amap"]  # the page fills the same link template as the API
     assert first.locator(".sm-nav-baidu").get_attribute("href") == api["results"][0]["nav"]["baidu"]
-    # the nearest stations are now on screen as markers of their own
-    page.wait_for_timeout(500)
+    # the nearest stations are now on screen as markers of their own (the map zooms in, the cluster opens)
+    page.wait_for_selector(f'.sm-pin[data-id="{ids[0]}"]', timeout=10_000)
     assert page.locator(f'.sm-pin[data-id="{ids[0]}"]').count() == 1
     page.screenshot(path=str(SHOTS / "map-nearest.png"))
 
@@ -93,8 +93,16 @@ def test_map_finds_nearest_open_station_with_microwave(page_factory, live_server
     popup = page.wait_for_selector(".sm-popup")
     body = popup.inner_text()
     assert "开放时间" in body and "服务设施" in body and "微波炉" in body and "高德导航" in body
-    page.wait_for_timeout(400)  # popup fade-in and auto-pan
+    # on a phone the popup's Amap button is on screen, not under the zoom buttons or the legend, and it
+    # navigates to the station's GCJ-02 position (WGS-84 would land ~550 m off)
+    assert _tappable(page, ".sm-popup .sm-nav-amap")
+    page.wait_for_timeout(400)  # let the auto-pan settle, for the screenshot only
     page.screenshot(path=str(SHOTS / "map-popup.png"))
+    button = page.locator(".sm-popup .sm-nav-amap")
+    station = requests.get(f"{live_server.url}/api/stations/{ids[0]}", timeout=30).json()
+    lon, lat = station["geometry"]["coordinates"]
+    to_lon, to_lat = (float(x) for x in parse_qs(urlsplit(button.get_attribute("href")).query)["to"][0].split(",")[:2])
+    assert (to_lat, to_lon) == pytest.approx(datums.from_wgs84(lat, lon, "gcj02"), abs=2e-6)
 
     page.click("#sm-lang")
     assert page.inner_text("h2") == "Nearest stations"
@@ -105,6 +113,47 @@ def test_map_finds_nearest_open_station_with_microwave(page_factory, live_server
     assert not page.errors
     assert external_hosts(page) <= tile_hosts(live_server)
     assert any("tile.openstreetmap.org" in u for u in page.external)  # tiles were asked for, and blocked
+
+
+def _tappable(page, selector: str) -> bool:
+    """Within 5 s (the popup fades in and pans), the element is inside the window and is what a finger
+    at its centre touches: nothing drawn over it."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("""sel => {
+            const el = document.querySelector(sel);
+            if (!el) return false;
+            const r = el.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
+            return x >= 0 && y >= 0 && x <= innerWidth && y <= innerHeight && el.contains(document.elementFromPoint(x, y));
+        }""", arg=selector, timeout=5000)
+    except PlaywrightTimeout:
+        return False
+    return True
+
+
+def test_smart_stations_stay_visible_at_city_scale(page_factory, live_server):
+    """16 smart stations: each is drawn as its own marker or counted in its cluster's 智N badge."""
+    page = page_factory()
+    page.goto(live_server.url + "/map")
+    page.wait_for_selector("body.sm-ready")
+    smart = requests.get(live_server.url + "/api/stations", params={"kind": "smart"}, timeout=30).json()["features"]
+    assert len(smart) == 16
+    # counted once the opening zoom has settled (while it animates, both zoom levels' clusters are in the page)
+    page.wait_for_function("""n => {
+        const badges = [...document.querySelectorAll('.marker-cluster .sm-cluster-smart')];
+        const singles = document.querySelectorAll('.leaflet-marker-pane .sm-pin.sm-smart').length;
+        return badges.length > 0 && badges.reduce((a, e) => a + parseInt(e.textContent.slice(1), 10), 0) + singles === n;
+    }""", arg=len(smart), timeout=10_000)
+    # every badge counts the smart stations inside its own cluster
+    for_each = page.evaluate("""() => Object.values(StationMap.state.markers)
+        .filter(m => StationMap.state.byId[m.options.stationId].k === 'smart')
+        .map(m => StationMap.state.cluster.getVisibleParent(m))
+        .filter(p => p && p.getAllChildMarkers)
+        .map(p => [p.getElement().querySelector('.sm-cluster-smart').textContent,
+                   p.getAllChildMarkers().filter(m => StationMap.state.byId[m.options.stationId].k === 'smart').length])""")
+    assert for_each and all(text == f"智{n}" for text, n in for_each)
+    assert page.locator("#sm-legend .sm-cluster-smart").count() == 1  # and the legend says what 智N means
 
 
 def test_open_now_filter_matches_the_api(page_factory, live_server):
@@ -145,6 +194,25 @@ def test_embed_amap_puning_smart_shifted(page_factory, live_server):
     assert not page.errors
 
 
+@pytest.mark.parametrize("query, zoom, centre", [
+    ("district=普宁市&zoom=12", 12, None),          # a zoom alone centres on the district
+    ("zoom=13&center=23.55,116.37", 13, (23.55, 116.37)),
+    ("district=445281", None, None),               # nothing: the district fills the frame
+])
+def test_embed_view_parameters(page_factory, live_server, query, zoom, centre):
+    page = page_factory(viewport={"width": 600, "height": 450})
+    page.goto(live_server.url + "/embed?" + query)
+    page.wait_for_selector("body.sm-ready")
+    got = page.evaluate("(m => ({zoom: m.getZoom(), c: m.getCenter(), b: m.getBounds()}))(StationMap.state.map)")
+    if zoom is not None:
+        assert got["zoom"] == zoom
+    if centre:
+        assert (got["c"]["lat"], got["c"]["lng"]) == pytest.approx(centre, abs=1e-4)
+    if "district" in query:  # the frame is centred within 普宁市 (23.10-23.53 N, 115.72-116.35 E)
+        assert 23.10 < got["c"]["lat"] < 23.53 and 115.72 < got["c"]["lng"] < 116.35
+        assert page.evaluate("StationMap.state.boundaries.getLayers().length") == 1
+
+
 def test_embed_framing_only_from_configured_origin(chromium, live_server):
     """A union page may frame /embed; another site may not (CSP frame-ancestors, enforced by the browser).
     The parent pages are served by Playwright at their https origins; Chromium's local-network checks
@@ -158,11 +226,16 @@ def test_embed_framing_only_from_configured_origin(chromium, live_server):
         ctx.route("https://*.example/**", lambda r: r.fulfill(content_type="text/html", body=(
             f'<iframe id="f" src="{live_server.url}/embed?kind=smart" width="390" height="600"></iframe>')))
         ctx.route(lambda url: "tile" in url or "autonavi" in url, lambda r: r.abort())
+        served: list[int] = []
+        ctx.on("response", lambda r: served.append(r.status) if "/embed?" in r.url else None)
         page = ctx.new_page()
         for origin, allowed in (("https://union.example", True), ("https://evil.example", False)):
-            page.goto(origin + "/")
-            page.wait_for_timeout(1500)
+            served.clear()
+            page.goto(origin + "/")  # returns after the load event, which waits for the frame (or its refusal)
+            assert served == [200], origin  # the service answered; only the browser's CSP check differs
             frames = [f for f in page.frames if f.url.startswith(live_server.url)]
+            if allowed:
+                frames[0].wait_for_selector("body.sm-ready", timeout=15_000)
             ready = bool(frames) and frames[0].evaluate("document.body.classList.contains('sm-ready')")
             assert ready is allowed, origin
     finally:
@@ -197,3 +270,21 @@ def test_planner(page_factory, live_server):
     assert "min_stations=2" in page.url
     assert not page.errors
     assert external_hosts(page) <= tile_hosts(live_server)
+
+
+@pytest.mark.parametrize("viewport", [PHONE, {"width": 1280, "height": 800}], ids=["phone", "desktop"])
+def test_planner_map_size_and_reach_in_metres(page_factory, live_server, viewport):
+    """The planner's map keeps most of the window (the tables scroll below it), and the form's
+    'or reach (m)' field works: typing metres clears the minutes, and the mode menu is not held against it."""
+    page = page_factory(viewport=viewport)
+    page.goto(live_server.url + "/planner?n=0")
+    page.wait_for_selector("#sm-districts")
+    assert page.locator(".sm-main").bounding_box()["height"] >= 0.5 * viewport["height"]
+    assert page.evaluate("document.scrollingElement.scrollHeight") > viewport["height"]  # the page scrolls
+    page.fill("input[name=reach_m]", "2000")
+    assert page.input_value("input[name=minutes]") == ""
+    page.click("#sm-plan-form button[type=submit]")
+    page.wait_for_selector("#sm-districts")
+    assert "reach_m=2000" in page.url and "直线 2,000 米" in page.inner_text("h2")
+    assert page.locator(".sm-main").bounding_box()["height"] >= 0.5 * viewport["height"]
+    assert not page.errors

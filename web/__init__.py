@@ -12,7 +12,7 @@ from flask import Flask, Response, current_app, jsonify, render_template, reques
 from werkzeug.exceptions import HTTPException
 
 from stationmap import config
-from stationmap.errors import InvalidInput, StationmapError
+from stationmap.errors import StationmapError
 from stationmap.store import StationStore, open_store
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,7 @@ def problem_response(status: int, title: str, detail: str, type_uri: str = "abou
 def _problem(err: Exception) -> Response | tuple[str, int]:
     """The one error handler: library errors and HTTP errors as problem+json (API) or a short page."""
     if isinstance(err, HTTPException):
-        status, title, detail, type_uri = err.code or 500, err.name, err.description or err.name, "about:blank"
-        if status == 405:
-            detail = f"{request.method} is not allowed here; this service is read-only at {request.path}"
+        status, title, detail, type_uri = err.code or 500, err.name, _http_detail(err), "about:blank"
     else:
         assert isinstance(err, StationmapError)
         status, title, detail, type_uri = err.status, err.title, str(err), err.type_uri
@@ -89,14 +87,30 @@ def _problem(err: Exception) -> Response | tuple[str, int]:
     return render_template("error.html", status=status, title=title, detail=detail), status
 
 
+def _http_detail(err: HTTPException) -> str:
+    """What to change, for the HTTP errors werkzeug and Flask-Limiter raise (their own texts are generic)."""
+    path = request.path[:100]
+    if err.code == 404:
+        where = "see /api/openapi.json for the routes" if path.startswith(JSON_PREFIXES) else "the map is at /map"
+        return f"nothing at {path}; {where}"
+    if err.code == 405:
+        allowed = ", ".join(m for m in sorted(getattr(err, "valid_methods", None) or ()) if m not in ("HEAD", "OPTIONS"))
+        return f"{request.method} is not allowed at {path}" + (f"; use {allowed}" if allowed else "")
+    if err.code == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        return "the request body is too large" + (f"; send at most {limit:,} bytes" if limit else "")
+    if err.code == 429:
+        return f"too many requests from this address ({err.description}); wait a minute and try again"
+    return err.description or err.name
+
+
 def _unexpected(err: Exception) -> Response | tuple[str, int]:
-    if isinstance(err, (HTTPException, StationmapError)):
-        return _problem(err)
+    """Anything else (HTTP and library errors have their own handler): logged, a 500 without a traceback."""
     log.exception("unexpected error on %s %s", request.method, request.path)
     if _wants_json():
         return problem_response(500, "Internal server error", "the server failed; the error was logged")
     return render_template("error.html", status=500, title="Internal server error",
-                           detail="服务器出错，已记录。The server failed; the error was logged."), 500
+                           detail="The server failed; the error was logged."), 500
 
 
-__all__ = ["create_app", "store", "settings", "problem_response", "InvalidInput"]
+__all__ = ["create_app", "store", "settings", "problem_response"]

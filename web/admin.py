@@ -255,9 +255,9 @@ def audit_view(station, actor, since, limit: int, format: str) -> Response:
         entries = [e for e in entries if user.district in ((e.before or {}).get("district"), (e.after or {}).get("district"))]
     entries = entries[:limit]
     if format == "csv":
-        resp = Response("\ufeff" + csv_text(entries), mimetype="text/csv")
-        resp.headers["Content-Disposition"] = 'attachment; filename="audit.csv"'
-        return resp
+        from .api import csv_text_response
+
+        return csv_text_response(csv_text(entries), "audit.csv")
     return jsonify(count=len(entries), entries=[e.to_json() for e in entries])
 
 

@@ -194,8 +194,7 @@ def gaps_view(format: str, limit: int, **args: Any) -> Response:
 def suggest_view(format: str, n: int, **args: Any) -> Response:
     from stationmap.siting import suggest
 
-    if n > settings()["max_suggest"]:
-        raise InvalidInput(f"n={n} is more than this service computes at once ({settings()['max_suggest']})")
+    check_suggest_n(n)
     reach = reach_from(args)
     result = suggest(store().all(), n, reach, min_stations=args["min_stations"]).to_dict()
     sites = result.get("sites", [])
@@ -204,6 +203,12 @@ def suggest_view(format: str, n: int, **args: Any) -> Response:
     if format == "geojson":
         return geojson_response(points_collection(sites), "suggested_sites.geojson")
     return jsonify({**result, **reach_meta(args, reach), "population_note": POPULATION_NOTE})
+
+
+def check_suggest_n(n: int) -> None:
+    """Siting is the costly question: n is bounded by the `max_suggest` setting (API and planner)."""
+    if n > settings()["max_suggest"]:
+        raise InvalidInput(f"n={n} is more than this service computes at once; use at most {settings()['max_suggest']}")
 
 
 def points_collection(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -221,7 +226,7 @@ def points_collection(rows: list[dict[str, Any]]) -> dict[str, Any]:
 @documented("The five county-level districts (polygons) with 2020 census population and land area.",
             tag="boundaries", media=("application/geo+json",))
 def districts_view() -> Response:
-    return geojson_response(_frame_geojson(geography.districts()))
+    return geojson_response(publish.frame_collection(geography.districts()))
 
 
 @bp.get("/townships")
@@ -230,11 +235,7 @@ def districts_view() -> Response:
                           enum=("areas", "seats"), default="areas"),), tag="boundaries", media=("application/geo+json",))
 def townships_view(layer: str) -> Response:
     frame = geography.township_areas() if layer == "areas" else geography.townships()
-    return geojson_response(_frame_geojson(frame))
-
-
-def _frame_geojson(frame) -> dict[str, Any]:
-    return json.loads(frame.reset_index(drop=True).to_json(drop_id=True, to_wgs84=True))
+    return geojson_response(publish.frame_collection(frame))
 
 
 # -- service -----------------------------------------------------------------------------------
@@ -265,13 +266,14 @@ def geojson_response(doc: dict[str, Any], filename: str | None = None) -> Respon
 
 
 def csv_text_response(text: str, filename: str) -> Response:
+    """A CSV download, with a UTF-8 BOM (added if missing) so that Excel shows the Chinese names."""
     resp = Response(text if text.startswith("\ufeff") else "\ufeff" + text, mimetype="text/csv")
     resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return resp
 
 
 def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
-    """CSV with a UTF-8 BOM so that Excel shows the Chinese names; lists and dicts as JSON text."""
+    """Rows as a CSV download (columns in first-seen order; lists and dicts as JSON text)."""
     buf = io.StringIO()
     columns: list[str] = []
     for r in rows:
@@ -281,6 +283,4 @@ def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
     for r in rows:
         writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
                          for k, v in r.items()})
-    resp = Response("\ufeff" + buf.getvalue(), mimetype="text/csv")
-    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return resp
+    return csv_text_response(buf.getvalue(), filename)

@@ -6,7 +6,6 @@ Coordinates are CRS84 (WGS-84 lon/lat), as the standard requires by default.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -34,7 +33,7 @@ def _stations() -> list[dict[str, Any]]:
 
 
 def _frame_features(frame, id_field: str) -> list[dict[str, Any]]:
-    doc = json.loads(frame.reset_index(drop=True).to_json(drop_id=True, to_wgs84=True))
+    doc = publish.frame_collection(frame)
     for f in doc["features"]:
         f["id"] = str(f["properties"][id_field])
     return doc["features"]

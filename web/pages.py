@@ -6,17 +6,15 @@ images, and frame-ancestors limited to the configured origins on /embed (and to 
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from stationmap import geography, mapview, travel
+from stationmap import mapview, travel
 from stationmap.errors import InvalidInput
-from stationmap.hours import TZ
 
 from . import settings, store
-from .api import KIND, REACH, select_stations
+from .api import DISTRICT, KIND, REACH, check_suggest_n, select_stations
 from .i18n import UI, words
 from .params import Param, documented
 
@@ -39,8 +37,6 @@ BASEMAP = Param("basemap", "string", "Basemap: osm, amap (高德, GCJ-02) or tia
                 enum=tuple(mapview.BASEMAPS))
 VIEW = (Param("center", "string", "Map centre 'lat,lon' (WGS-84).", convert=_center),
         Param("zoom", "integer", "Zoom level.", minimum=7, maximum=18))
-DISTRICT = Param("district", "string", "Only this district: name (普宁市) or adcode (445281).",
-                 convert=geography.district_code)
 
 
 def _common(lang: str | None, basemap: str | None) -> tuple[str, str]:
@@ -62,8 +58,12 @@ def index() -> Response:
 @documented("The workers' map (HTML): locate me, nearest stations, filters, navigation links.",
             params=(LANG, BASEMAP, *VIEW), tag="pages", media=("text/html",))
 def map_page(lang, basemap, center, zoom) -> str:
-    return map_html(lang, basemap, center, zoom, asset_base=url_for("static", filename=""),
-                    api_base=url_for("api.stations").rsplit("/", 1)[0])
+    return map_html(lang, basemap, center, zoom, **_served())
+
+
+def _served() -> dict[str, str]:
+    """Where a served page finds its assets and the API (the static export has no API)."""
+    return {"asset_base": url_for("static", filename=""), "api_base": url_for("api.stations").rsplit("/", 1)[0]}
 
 
 def map_html(lang: str | None, basemap: str | None, center=None, zoom=None, *, asset_base: str,
@@ -72,19 +72,15 @@ def map_html(lang: str | None, basemap: str | None, center=None, zoom=None, *, a
     lang, basemap = _common(lang, basemap)
     stations = select_stations(store().all(), **select) if select else store().all()
     m = mapview.build_map(stations, basemap=basemap, settings=settings(), lang=lang, center=center, zoom=zoom,
-                          district=select.get("district"), asset_base=asset_base, api_base=api_base,
-                          extra={"embed": template == "embed.html", "kind": select.get("kind")})
-    return render_template(template, parts=mapview.render_parts(m), static=api_base is None,
-                           **_page_context(lang, basemap, stations))
+                          district=select.get("district"), asset_base=asset_base, api_base=api_base)
+    return render_template(template, parts=mapview.render_parts(m), **_page_context(lang, basemap, stations))
 
 
 @bp.get("/embed")
 @documented("The map for an <iframe> on the union's site: no page chrome; framing only from configured origins.",
             params=(DISTRICT, KIND, LANG, BASEMAP, *VIEW), tag="pages", media=("text/html",))
 def embed_page(district, kind, lang, basemap, center, zoom) -> str:
-    return map_html(lang, basemap, center, zoom, asset_base=url_for("static", filename=""),
-                    api_base=url_for("api.stations").rsplit("/", 1)[0], template="embed.html",
-                    district=district, kind=kind)
+    return map_html(lang, basemap, center, zoom, **_served(), template="embed.html", district=district, kind=kind)
 
 
 @bp.get("/planner")
@@ -97,12 +93,15 @@ def planner_page(lang, basemap, n: int, **reach_args) -> str:
     lang, basemap = _common(lang, basemap)
     if reach_args.get("reach_m") is None and reach_args.get("minutes") is None:
         reach_args.update(minutes=15.0, mode=reach_args.get("mode") or "ebike")
-    if n > settings()["max_suggest"]:
-        raise InvalidInput(f"n={n} is more than this service computes at once ({settings()['max_suggest']})")
+    elif reach_args.get("minutes") is None:
+        reach_args["mode"] = None  # the form always sends its mode menu; a mode goes with minutes only
+    check_suggest_n(n)
     stations = store().all()
     ctx = plan(stations, reach_args, n, basemap, lang, asset_base=url_for("static", filename=""))
+    other = "zh" if lang == "en" else "en"
     return render_template("planner.html", **ctx, modes=travel.MODES, mode_zh=travel.MODE_ZH,
-                           now=datetime.now(TZ).strftime("%Y-%m-%d %H:%M"), **_page_context(lang, basemap, stations))
+                           other_lang_url=url_for("pages.planner_page", **{**request.args.to_dict(), "lang": other}),
+                           **_page_context(lang, basemap, stations))
 
 
 @bp.after_app_request
@@ -125,6 +124,4 @@ def security_headers(resp: Response) -> Response:
         f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
         f"img-src 'self' data: {tiles}; connect-src 'self'; font-src 'self'; base-uri 'self'; "
         f"form-action 'self'; frame-ancestors {ancestors}")
-    resp.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp

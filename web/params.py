@@ -68,10 +68,11 @@ class Param:
         value = getattr(self, "_" + self.type)(raw)
         if self.enum is not None and value not in self.enum:
             raise InvalidInput(f"{self.name}={raw!r} is not allowed; use one of {', '.join(map(str, self.enum))}")
-        if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
-            raise InvalidInput(f"{self.name}={raw!r} is out of range; use {self.minimum:g} to {self.maximum:g}"
-                               if self.minimum is not None and self.maximum is not None
-                               else f"{self.name}={raw!r} is out of range")
+        low, high = self.minimum, self.maximum
+        if low is not None and value < low or high is not None and value > high:
+            allowed = (f"use {low:g} to {high:g}" if low is not None and high is not None
+                       else f"use at least {low:g}" if low is not None else f"use at most {high:g}")
+            raise InvalidInput(f"{self.name}={raw[:40]!r} is out of range; {allowed}")
         return self.convert(value) if self.convert else value
 
     def _check_text(self, raw: str) -> str:
@@ -92,7 +93,8 @@ class Param:
         return x
 
     def _integer(self, raw: str) -> int:
-        if not raw.lstrip("+-").isdigit() or len(raw) > 12:
+        digits = raw[1:] if raw[:1] in ("+", "-") else raw
+        if not digits.isdecimal() or len(digits) > 12:  # decimal, not isdigit: int('²') fails
             raise InvalidInput(f"{self.name}={raw[:40]!r} is not a whole number")
         return int(raw)
 

@@ -75,12 +75,12 @@ var StationMap = (function () {
     return '<div class="sm-popup" data-id="' + esc(st.id) + '">' +
       '<div class="sm-popup-kind sm-k-' + st.k + '">' + esc(kindLabel(st)) + (st.demo ? ' · <span class="sm-demo">' +
         esc(t("sample_short")) + "</span>" : "") + "</div>" +
-      "<h3>" + esc(st.n) + "</h3>" + openBadge(st) + liveBadge(st) +
+      "<h3>" + esc(st.n) + "</h3>" + openBadge(st) + liveBadge(st) + navButtons(st) +
       "<dl><dt>" + esc(t("hours")) + "</dt><dd>" + esc(hoursText(st)) + "</dd>" +
       (am ? "<dt>" + esc(t("amenities")) + "</dt><dd>" + esc(am) + "</dd>" : "") +
       (st.a ? "<dt>" + esc(t("address")) + "</dt><dd>" + esc(st.a) + "</dd>" : "") +
       (st.ph ? "<dt>" + esc(t("phone")) + '</dt><dd><a href="tel:' + esc(st.ph) + '">' + esc(st.ph) + "</a></dd>" : "") +
-      "</dl>" + navButtons(st) + "</div>";
+      "</dl></div>";
   }
 
   function icon(st) {
@@ -88,6 +88,16 @@ var StationMap = (function () {
     return L.divIcon({ className: "sm-icon", html: '<span class="' + cls + '" data-id="' + esc(st.id) + '"><span>' +
       (st.k === "smart" ? "智" : "驿") + "</span></span>", iconSize: st.k === "smart" ? [34, 34] : [28, 28],
       iconAnchor: st.k === "smart" ? [17, 17] : [14, 14], popupAnchor: [0, -12] });
+  }
+
+  /* A cluster says how many smart stations it holds (智N), so that they stay visible at city scale. */
+  function clusterIcon(cluster) {
+    var kids = cluster.getAllChildMarkers(), smart = 0;
+    for (var i = 0; i < kids.length; i++) if (S.byId[kids[i].options.stationId].k === "smart") smart++;
+    var size = kids.length < 10 ? "small" : kids.length < 100 ? "medium" : "large";
+    return L.divIcon({ className: "marker-cluster marker-cluster-" + size, iconSize: L.point(40, 40),
+      html: "<div><span>" + kids.length + "</span></div>" +
+        (smart ? '<b class="sm-cluster-smart">智' + smart + "</b>" : "") });
   }
 
   function passes(st) {
@@ -210,12 +220,11 @@ var StationMap = (function () {
   }
 
   function findNearest(note) {
-    var k = S.cfg.embed ? 3 : 5;
+    var k = 5;
     if (!S.cfg.api) return showNearest(localNearest(k), note);
     var q = "lat=" + S.user[0].toFixed(7) + "&lon=" + S.user[1].toFixed(7) + "&k=" + k;
     if (S.filters.amenities.length) q += "&amenity=" + encodeURIComponent(S.filters.amenities.join(","));
     if (S.filters.open) q += "&open_now=true";
-    if (S.cfg.kind) q += "&kind=" + S.cfg.kind;
     fetch(S.cfg.api + "/nearest?" + q, { headers: { Accept: "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (data) {
@@ -285,17 +294,24 @@ var StationMap = (function () {
   function init(map, cluster, boundaries, cfg) {
     S.map = map; S.cluster = cluster; S.boundaries = boundaries; S.cfg = cfg; S.lang = cfg.lang;
     S.byId = {};
+    cluster.options.iconCreateFunction = clusterIcon;  // read by Leaflet.markercluster whenever it draws a cluster
     cfg.stations.forEach(function (st) {
       S.byId[st.id] = st;
-      var m = L.marker(st.p, { icon: icon(st), title: st.n, alt: st.n, riseOnHover: true,
+      var m = L.marker(st.p, { icon: icon(st), title: st.n, alt: st.n, riseOnHover: true, stationId: st.id,
         zIndexOffset: st.k === "smart" ? 500 : 0 });
-      m.bindPopup(function () { return popupHtml(st); }, { maxWidth: 300, minWidth: 220, maxHeight: 260, autoPanPaddingTopLeft: [10, 10], autoPanPaddingBottomRight: [10, 40] });
+      // top padding keeps the popup below the zoom buttons and the legend, which sit above Leaflet's popups
+      m.bindPopup(function () { return popupHtml(st); }, { maxWidth: 300, minWidth: 220, maxHeight: 220,
+        autoPanPaddingTopLeft: [10, 84], autoPanPaddingBottomRight: [10, 40] });
       S.markers[st.id] = m;
     });
     buildFilters();
     redraw();
+    var legend = $("sm-legend"), size = map.getSize();
+    if (legend && (size.x < 360 || size.y < 360)) legend.open = false;  // a small iframe: the map first
     if (cfg.api) fetchLive();
-    if (cfg.fit && cfg.stations.length && boundaries.getBounds().isValid()) map.fitBounds(boundaries.getBounds(), { padding: [8, 8] });
+    var drawn = boundaries.getBounds();
+    if (cfg.view === "fit" && drawn.isValid()) map.fitBounds(drawn, { padding: [8, 8] });
+    else if (cfg.view === "centre" && drawn.isValid()) map.setView(drawn.getCenter(), map.getZoom());
     var loc = $("sm-locate");
     if (loc) loc.addEventListener("click", locate);
     var lang = $("sm-lang");
