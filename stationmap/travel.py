@@ -32,6 +32,7 @@ MODE_ZH: dict[str, str] = {"walk": "步行", "ebike": "电动车", "car": "驾�
 DETOUR_FACTOR = 1.3
 #: Largest straight-line reach accepted anywhere (coverage, siting): 50 km.
 MAX_REACH_M = 50_000.0
+MIN_REACH_M = 10.0  # below this a "reach" is a typo (or 0): no station serves a 10 m circle
 _MODE_WORDS = {"walk": "walk", "foot": "walk", "walking": "walk", "步行": "walk",
                "ebike": "ebike", "e-bike": "ebike", "bike": "ebike", "电动车": "ebike", "电瓶车": "ebike",
                "car": "car", "drive": "car", "driving": "car", "驾车": "car", "开车": "car"}
@@ -46,10 +47,10 @@ def check_mode(mode: str) -> str:
 
 
 def check_reach_m(reach_m: object) -> float:
-    """A straight-line reach in metres, 0 < reach <= 50 km, or InvalidInput."""
+    """A straight-line reach in metres, 10 m <= reach <= 50 km, or InvalidInput."""
     r = number(reach_m, "reach")
-    if not 0 < r <= MAX_REACH_M:
-        raise InvalidInput(f"reach {reach_m!r} m is out of range; use more than 0 and at most {MAX_REACH_M:,.0f} m")
+    if not MIN_REACH_M <= r <= MAX_REACH_M:
+        raise InvalidInput(f"reach {reach_m!r} m is out of range; use {MIN_REACH_M:,.0f} to {MAX_REACH_M:,.0f} m")
     return r
 
 
@@ -60,6 +61,9 @@ def reach_m(minutes: float, mode: str) -> float:
     if t <= 0:
         raise InvalidInput(f"minutes {minutes!r} must be more than 0")
     r = t * 60.0 * SPEED_M_S[key] / DETOUR_FACTOR
+    if r < MIN_REACH_M:
+        raise InvalidInput(f"{t:g} minutes by {key} is a reach of {r:.1f} m; use at least "
+                           f"{MIN_REACH_M * DETOUR_FACTOR / SPEED_M_S[key] / 60.0:.2f} minutes")
     if r > MAX_REACH_M:
         limit = MAX_REACH_M * DETOUR_FACTOR / SPEED_M_S[key] / 60.0
         raise InvalidInput(f"{t:g} minutes by {key} is a reach of {r / 1000:.1f} km; at most "

@@ -50,3 +50,10 @@ def test_resolve_reach():
     assert travel.resolve_reach(1500) == 1500
     assert travel.resolve_reach(None, 10, "ebike") == pytest.approx(travel.reach_m(10, "ebike"))
     assert travel.check_reach_m(50_000) == 50_000
+
+
+@pytest.mark.parametrize("kwargs", [{"reach_m": 1e-9}, {"reach_m": 5}, {"minutes": 1e-300, "mode": "walk"}])
+def test_vanishing_reaches_are_refused(kwargs):
+    from stationmap.travel import resolve_reach
+    with pytest.raises(InvalidInput, match="reach|minutes"):
+        resolve_reach(kwargs.get("reach_m"), kwargs.get("minutes"), kwargs.get("mode"))
