@@ -1,6 +1,6 @@
 """Siting 10 new stations in Jieyang (sample registry, modelled population) against a plain MILP.
 
-Timed: `suggest(stations, 10, reach, k)` on the default candidate grid, coverage cache cleared first.
+Timed: `suggest(stations, 10, reach, k)` on the default candidate grid, coverage and suggestion caches cleared first.
 Baseline, same process: the textbook MCLP MILP over the same candidates and demand, every candidate
 kept, solved by PuLP's bundled CBC (what spopt's MCLP does), with a time limit.
 Usage: python benchmarks/bench_suggest.py [--baseline-limit 300] [--no-baseline]
@@ -47,6 +47,7 @@ def main() -> None:
                          ("15 min car", reach_m(15, "car"))):
         for k in (1, 2):
             cov._CACHE.clear()
+            siting._SUGGESTIONS.clear()
             t = time.perf_counter()
             r = siting.suggest(stations, N, reach, k)
             dt = time.perf_counter() - t

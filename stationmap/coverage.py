@@ -15,8 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -30,15 +28,14 @@ from shapely.geometry import mapping
 from shapely.ops import nearest_points
 
 from . import datums, geography, travel
+from .cache import LruCache
 from .checks import choices, lat_lon
 from .demand import Demand, default_demand, geometry_to_wgs84, metric_layers, to_metric, to_wgs84
 from .errors import InvalidInput
 from .model import STATUSES, Station
 
 QUAD_SEGS = 32  # 128 vertices per circle: polygon area within 0.04 % of the circle's
-_CACHE: OrderedDict[tuple, "CoverageResult"] = OrderedDict()
-_CACHE_SIZE = 32
-_LOCK = threading.Lock()  # the web service may call from several threads
+_CACHE: LruCache["CoverageResult"] = LruCache(32)
 
 
 @lru_cache(maxsize=None)
@@ -223,18 +220,10 @@ def coverage(stations: Sequence[Station], reach_m: float, min_stations: int = 1,
     demand = demand or default_demand()
     lats, lons, ids, added, removed = station_points(stations, add, remove, status, crs)
     key = (reach, k, demand.key, lats.round(7).tobytes(), lons.round(7).tobytes())
-    with _LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
+    hit = _CACHE.get(key)
     if hit is not None and hit.station_ids == ids and hit.added == added and hit.removed == removed:
         return hit
-    result = _compute(reach, k, demand, lats, lons, ids, added, removed)
-    with _LOCK:
-        _CACHE[key] = result
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return result
+    return _CACHE.put(key, _compute(reach, k, demand, lats, lons, ids, added, removed))
 
 
 def _compute(reach: float, k: int, demand: Demand, lats: np.ndarray, lons: np.ndarray, ids: list[str],

@@ -15,8 +15,6 @@ every point whose chord is within that distance is fetched and measured too.
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Sequence
@@ -26,6 +24,7 @@ from pyproj import Geod
 from scipy.spatial import cKDTree
 
 from . import datums, travel
+from .cache import LruCache
 from .checks import choices, whole_number
 from .checks import lat_lon as check_lat_lon
 from .config import DEFAULTS
@@ -169,24 +168,13 @@ def filter_stations(stations: Iterable[Station], kind: str | Iterable[str] | Non
     return out
 
 
-_INDEX_CACHE: OrderedDict[tuple, NearestIndex] = OrderedDict()
-_INDEX_LOCK = threading.Lock()
+_INDEXES: LruCache[NearestIndex] = LruCache(16)
 
 
 def station_index(stations: Sequence[Station]) -> NearestIndex:
     """A NearestIndex over the stations' locations, cached on those locations (a few recent sets)."""
     key = tuple((s.lat, s.lon) for s in stations)
-    with _INDEX_LOCK:
-        index = _INDEX_CACHE.get(key)
-        if index is not None:
-            _INDEX_CACHE.move_to_end(key)
-            return index
-    index = NearestIndex([s.lat for s in stations], [s.lon for s in stations])
-    with _INDEX_LOCK:
-        _INDEX_CACHE[key] = index
-        while len(_INDEX_CACHE) > 16:
-            _INDEX_CACHE.popitem(last=False)
-    return index
+    return _INDEXES.get_or_compute(key, lambda: NearestIndex([s.lat for s in stations], [s.lon for s in stations]))
 
 
 def nearest(stations: Sequence[Station], lat: float, lon: float, k: int = 5, crs: str = "wgs84",

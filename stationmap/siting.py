@@ -36,6 +36,7 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 from . import travel
+from .cache import LruCache
 from .checks import whole_number
 from .coverage import check_min_stations, check_point, coverage, reach_counts, scale_factor
 from .demand import Demand, assign_units, default_demand, land_grid, metric_layers, to_metric, to_wgs84
@@ -358,14 +359,30 @@ def _milp(p: _Problem, allowed: np.ndarray, start: list[int], time_limit: float)
 
 # -- the public entry ------------------------------------------------------------------------------
 
+_SUGGESTIONS: LruCache[SitingResult] = LruCache(8)
+
+
 def suggest(stations: Sequence[Station], n: int, reach_m: float, min_stations: int = 1,
             candidates: Any = None, demand: Demand | None = None, status: Any = "open",
             time_limit_s: float = TIME_LIMIT_S, crs: str = "wgs84") -> SitingResult:
     """n new sites maximising newly covered demand within `reach_m` of >= `min_stations` stations.
 
     `candidates`: None (a grid on land), a list of (lat, lon) / {'lat', 'lon', 'name'} in `crs`, a
-    Candidates, or a file path (CSV/XLSX/GeoJSON/GPKG).
+    Candidates, or a file path (CSV/XLSX/GeoJSON/GPKG). Answers on the default grid are kept for the
+    same registry and arguments: a solve stopped by the time limit is not repeatable, and the planner
+    page and its downloads must show the same sites.
     """
+    if candidates is not None:
+        return _suggest(stations, n, reach_m, min_stations, candidates, demand, status, time_limit_s, crs)
+    demand = demand or default_demand()
+    key = (travel.check_reach_m(reach_m), check_min_stations(min_stations), check_n(n), demand.key, repr(status),
+           float(time_limit_s), tuple((s.id, s.lat, s.lon, s.status) for s in stations))
+    return _SUGGESTIONS.get_or_compute(key, lambda: _suggest(stations, n, reach_m, min_stations, None, demand,
+                                                              status, time_limit_s, crs))
+
+
+def _suggest(stations: Sequence[Station], n: int, reach_m: float, min_stations: int, candidates: Any,
+             demand: Demand | None, status: Any, time_limit_s: float, crs: str) -> SitingResult:
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
     reach = travel.check_reach_m(reach_m)

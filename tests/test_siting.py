@@ -142,3 +142,17 @@ def test_cli_suggest(registry_dir, tmp_path):
     for bad in (("suggest", "0"), ("suggest", "x"), ("suggest", "2", "--candidates", tmp_path / "none.csv")):
         code, message = invoke(*bad, data_dir=registry_dir)
         assert code == 2 and "\n" not in message.strip()
+
+
+def test_the_same_question_gets_the_same_answer_and_a_changed_registry_a_new_one():
+    """The planner page and its CSV/GeoJSON downloads ask twice; a time-limited solve must not differ."""
+    from stationmap.model import make_station
+    from stationmap.store import load_sample
+
+    stations = load_sample()
+    first = suggest(stations, 3, 2000, 1)
+    assert suggest(list(stations), 3, 2000, 1) is first
+    moved = [make_station({**stations[0].to_record(), "lat": stations[0].lat + 0.01, "hours": stations[0].hours_osm})] + stations[1:]
+    again = suggest(moved, 3, 2000, 1)
+    assert again is not first
+    assert suggest(stations, 4, 2000, 1) is not first
