@@ -4,13 +4,16 @@ Stored in `DATA_DIR/accounts.sqlite` (owner-only file). Passwords are kept only 
 a per-user salt; API tokens are random, shown once, kept only as a SHA-256 hash (they carry 256 bits
 of entropy, so a fast hash is enough), revocable and optionally expiring. A smart station's device
 key is a shared HMAC secret: the server must know it to check signatures, so it is the one secret
-kept as is, in this owner-only file, and never printed after issue.
+kept as is, in this owner-only file, and never printed after issue. Failed sign-ins are counted per
+account name in the same file, so every worker process sees them: after `login_max_failures` within
+`login_failure_window_s` that name is locked until the window has passed, whoever tries it.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -18,8 +21,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from . import geography
+from .config import DEFAULTS
 from .db import connect, iso_utc, parse_utc, transaction, utc_now
-from .errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthorized
 from .model import Station
 
 FILENAME = "accounts.sqlite"
@@ -49,6 +53,12 @@ CREATE TABLE IF NOT EXISTS tokens (
     revoked_utc TEXT,
     last_used_utc TEXT
 );
+CREATE TABLE IF NOT EXISTS login_failures (  -- sign-in attempts per name not (yet) successful, for throttling
+    name TEXT NOT NULL,
+    at_utc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_name ON login_failures (name, at_utc);
+CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (at_utc);
 CREATE TABLE IF NOT EXISTS devices (
     station_id TEXT PRIMARY KEY,
     secret TEXT NOT NULL,
@@ -74,10 +84,18 @@ class User:
     def check_district(self, district: str, what: str = "this station") -> None:
         """Raise Forbidden unless this user may change stations in `district`."""
         if not self.may_edit(district):
-            names = geography.districts()["name"]
-            mine = names.get(self.district, self.district)
-            raise Forbidden(f"{self.name} edits {mine} ({self.district}) only; {what} is in "
-                            f"{names.get(district, district)} ({district})")
+            self._refuse(district, what, "edits")
+
+    def check_may_see(self, district: str, what: str = "this station") -> None:
+        """Raise Forbidden unless this user may read the non-public records (telemetry, edit view) of `district`."""
+        if not self.may_edit(district):
+            self._refuse(district, what, "may see")
+
+    def _refuse(self, district: str, what: str, verb: str) -> None:
+        names = geography.districts()["name"]
+        mine = names.get(self.district, self.district)
+        raise Forbidden(f"{self.name} {verb} {mine} ({self.district}) only; {what} is in "
+                        f"{names.get(district, district)} ({district})")
 
 
 @dataclass(frozen=True)
@@ -120,14 +138,10 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, want)
 
 
-_DUMMY_HASH = None
-
-
-def _dummy_hash() -> str:
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = hash_password(secrets.token_hex(8))
-    return _DUMMY_HASH
+# checked against when a name has no password, so an unknown name costs the same scrypt work as a wrong
+# password; fixed (no password hashes to an all-zero digest), so even a process's first check costs no extra hash
+_DUMMY_HASH = "$".join(("scrypt", *(str(_SCRYPT[k]) for k in ("n", "r", "p")),
+                        base64.b64encode(bytes(16)).decode(), base64.b64encode(bytes(32)).decode()))
 
 
 def _token_hash(token: str) -> str:
@@ -201,15 +215,41 @@ class Accounts:
             return con.execute("UPDATE tokens SET revoked_utc = ? WHERE user = ? AND revoked_utc IS NULL",
                                (now, name)).rowcount
 
-    def login(self, name: str, password: str) -> User:
-        """The user if `password` is theirs; Unauthorized otherwise (same message and cost either way)."""
+    def login(self, name: str, password: str, max_failures: int = DEFAULTS["login_max_failures"],
+              window_s: int = DEFAULTS["login_failure_window_s"], now: datetime | None = None) -> User:
+        """The user if `password` is theirs; Unauthorized otherwise (same message and cost whether the name
+        exists or not). A name that failed `max_failures` times within `window_s` seconds is refused
+        (TooManyAttempts) without a password check, whoever asks, until the window has passed."""
+        now = now or utc_now()
+        self._count_attempt(name, max_failures, window_s, now)
         with self._db() as con:
             row = con.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
-        stored = row["password"] if row is not None and row["password"] else _dummy_hash()
+        stored = row["password"] if row is not None and row["password"] else _DUMMY_HASH
         ok = verify_password(password, stored)
         if not ok or row is None or not row["password"] or row["disabled_utc"]:
             raise Unauthorized("wrong user name or password")
+        with self._db() as con, transaction(con):
+            con.execute("DELETE FROM login_failures WHERE name = ?", (name,))
         return _user(row)
+
+    def _count_attempt(self, name: str, max_failures: int, window_s: int, now: datetime) -> None:
+        """Refuse `name` if it failed `max_failures` times in the window; else count this attempt as a failure
+        until it succeeds. Check and count are one transaction, so parallel guesses (several workers) cannot
+        slip past the limit together."""
+        if max_failures <= 0:
+            return
+        since = iso_utc(now - timedelta(seconds=window_s))
+        with self._db() as con, transaction(con):
+            con.execute("DELETE FROM login_failures WHERE at_utc <= ?", (since,))
+            times = [r[0] for r in con.execute("SELECT at_utc FROM login_failures WHERE name = ? ORDER BY at_utc",
+                                               (name,))]
+            if len(times) < max_failures:
+                con.execute("INSERT INTO login_failures (name, at_utc) VALUES (?, ?)", (name, iso_utc(now)))
+                return
+        free_at = parse_utc(times[len(times) - max_failures]) + timedelta(seconds=window_s)
+        wait = max(1, math.ceil((free_at - now).total_seconds()))
+        raise TooManyAttempts(f"{len(times)} failed sign-ins for {name!r} within {_duration(window_s)}; "
+                              f"this name is locked: try again in {_duration(wait)}", wait)
 
     # -- API tokens ----------------------------------------------------------------------------
     def issue_token(self, name: str, label: str = "", ttl: timedelta | None = None) -> tuple[str, TokenInfo]:
@@ -308,6 +348,10 @@ class Accounts:
         with self._db() as con:
             return [dict(station_id=r["station_id"], created_utc=r["created_utc"], revoked_utc=r["revoked_utc"])
                     for r in con.execute("SELECT station_id, created_utc, revoked_utc FROM devices ORDER BY station_id")]
+
+
+def _duration(seconds: int) -> str:
+    return f"{math.ceil(seconds / 60)} min" if seconds >= 120 else f"{seconds} s"
 
 
 def _check_password(password: str) -> str:

@@ -13,9 +13,7 @@ the rename happened (committed), otherwise it did not (aborted). So log and regi
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import uuid
 from dataclasses import asdict, dataclass
@@ -26,6 +24,7 @@ from typing import Any, Iterable
 from .db import connect, iso_utc, parse_utc, time_bound, transaction, utc_now
 from .hours import TZ
 from .model import Station
+from .sheets import rows_csv
 
 FILENAME = "audit.sqlite"
 
@@ -196,17 +195,15 @@ def reconcile(store) -> None:
 
 
 def csv_text(entries: Iterable[AuditEntry]) -> str:
-    """Entries as CSV text (before/after as JSON text)."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(CSV_COLUMNS)
+    """Entries as CSV text (before/after as JSON text; text kept inert for spreadsheets)."""
+    rows = []
     for e in entries:
         rec = e.to_json()
         rec["changed"] = " ".join(e.changed)
         rec["before"] = json.dumps(e.before, ensure_ascii=False) if e.before else ""
         rec["after"] = json.dumps(e.after, ensure_ascii=False) if e.after else ""
-        w.writerow([rec[c] for c in CSV_COLUMNS])
-    return buf.getvalue()
+        rows.append([rec[c] for c in CSV_COLUMNS])
+    return rows_csv(CSV_COLUMNS, rows)
 
 
 def open_audit(data_dir: Path | str) -> AuditLog:

@@ -1,13 +1,22 @@
-"""Checks of values a user types (CLI arguments, API parameters, cells), shared by every module.
+"""Checks of values a user types or sends (CLI arguments, API parameters, cells, JSON bodies), shared by every module.
 
 Each returns the clean value or raises InvalidInput naming the bad value and what is allowed.
 """
 from __future__ import annotations
 
+import json
 import math
+import re
+from itertools import accumulate
 from typing import Any, Iterable, Sequence
 
 from .errors import InvalidInput
+
+MAX_JSON_DEPTH = 32
+# a JSON string literal, or an unterminated one up to the end: every quote starts a match, so this is linear
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_NESTING = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 def number(value: Any, what: str) -> float:
@@ -60,3 +69,32 @@ def choices(value: str | Iterable[str] | None, allowed: Sequence[str], what: str
             raise InvalidInput(f"unknown {what} {item!r}; use one of {', '.join(allowed)}")
         out.add(key)
     return out or None
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in a JSON text (0 for a scalar), counted without parsing it."""
+    if text.count("[") + text.count("{") == 0:
+        return 0
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_NESTING.__getitem__, brackets)), default=0)
+
+
+def json_document(data: bytes | str, what: str = "request body", max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """A JSON text someone sent (UTF-8, a leading BOM ignored), nesting at most `max_depth` levels;
+    InvalidInput otherwise.
+
+    Python's parser recurses once per level, so `[[[[...]]]]` a thousand deep would end in RecursionError;
+    the depth is counted first, and such a document is refused before it is parsed.
+    """
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{what} is not JSON: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    depth = json_depth(data)
+    if depth > max_depth:
+        raise InvalidInput(f"{what} nests arrays and objects {depth} levels deep; at most {max_depth} are allowed")
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise InvalidInput(f"{what} is not JSON: {exc}") from None

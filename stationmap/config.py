@@ -50,7 +50,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rate_limit_public", "300/minute", "Rate limit per client address on public endpoints (Flask-Limiter syntax)."),
     Setting("rate_limit_telemetry", "30/minute", "Rate limit per station and client address on the telemetry endpoint."),
     Setting("rate_limit_login", "10/minute", "Rate limit per client address on the admin login."),
+    Setting("job_workers", 1, "Processes computing costly questions (coverage, gaps, siting) apart from the request workers.", int),
+    Setting("job_queue_max", 16, "Costly questions waiting or computing at once, all clients together; more get 503.", int),
+    Setting("job_client_pending", 2, "Costly questions one client address may have waiting or computing at once; more get 429.", int),
+    Setting("job_budget_s", 120.0, "CPU seconds of new costly questions one client address may cause per hour; more get 429.", float),
+    Setting("job_idle_exit_s", 120.0, "Seconds a question runner waits for new work before it exits.", float),
     Setting("proxy_count", 0, "Reverse proxies in front of the app whose X-Forwarded-For is trusted (for rate limits).", int),
+    Setting("public_url", "", "The service's public base URL (e.g. https://map.example.org); when set, every absolute "
+            "link (OGC API) is built on it instead of the request's Host."),
+    Setting("allowed_hosts", (), "Host names (comma separated, no port) the service answers to besides localhost, "
+            "127.0.0.1 and [::1]; any other Host gets 400. Not checked when public_url is set and this is empty.", _csv),
+    Setting("hsts_max_age", 31536000, "Strict-Transport-Security max-age (seconds) sent on HTTPS responses; 0: none.", int),
+    Setting("login_max_failures", 5, "Failed sign-ins for one account name within login_failure_window_s after which "
+            "further attempts for that name are refused (429) until the window has passed; 0: no limit.", int),
+    Setting("login_failure_window_s", 900, "Seconds over which failed sign-ins for one account name are counted.", int),
 )
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 _BY_NAME = {s.name: s for s in SETTINGS}

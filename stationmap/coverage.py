@@ -12,8 +12,6 @@ last few results, so the web planner can call `coverage` per request.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -33,6 +31,7 @@ from .checks import choices, lat_lon
 from .demand import Demand, default_demand, geometry_to_wgs84, metric_layers, to_metric, to_wgs84
 from .errors import InvalidInput
 from .model import STATUSES, Station
+from .sheets import records_csv
 
 QUAD_SEGS = 32  # 128 vertices per circle: polygon area within 0.04 % of the circle's
 _CACHE: LruCache["CoverageResult"] = LruCache(32)
@@ -331,6 +330,15 @@ class Gap:
             out["geometry"] = mapping(self.geometry)
         return out
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Gap":
+        """A gap back from `to_dict(geometry=True)` (answers are stored as JSON)."""
+        from shapely.geometry import shape
+
+        return cls(d["rank"], d["lat"], d["lon"], d["district"], d["district_name"], d["township"],
+                   d["township_name"], d["population"], d["area_km2"], d["population_modelled"],
+                   shape(d["geometry"]) if d.get("geometry") else None)
+
 
 def gaps(stations: Sequence[Station], reach_m: float, min_stations: int = 1, demand: Demand | None = None,
          limit: int | None = None, add: Iterable[Any] = (), remove: Iterable[str] = (),
@@ -390,13 +398,8 @@ GAP_FIELDS = ("rank", "lat", "lon", "district", "district_name", "township", "to
 
 
 def gaps_csv(gaps_list: Sequence[Gap]) -> str:
-    """Gaps as CSV text (WGS-84 lat/lon of each gap's centre)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=GAP_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for g in gaps_list:
-        writer.writerow(g.to_dict())
-    return buf.getvalue()
+    """Gaps as CSV text (WGS-84 lat/lon of each gap's centre; text kept inert for spreadsheets)."""
+    return records_csv(GAP_FIELDS, (g.to_dict() for g in gaps_list))
 
 
 def gaps_geojson(gaps_list: Sequence[Gap], geometry: str = "area") -> dict[str, Any]:

@@ -74,6 +74,30 @@ class PreconditionRequired(StationmapError):
     title = "Precondition required"
 
 
+class TooManyRequests(StationmapError):
+    """A client over its limit or budget; `retry_after` is how many seconds until it may ask again."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
+class TooManyAttempts(TooManyRequests):
+    """Too many failed sign-ins for one account name."""
+
+    title = "Too many attempts"
+
+
+class Busy(TooManyRequests):
+    """The service's shared capacity (the queue of costly questions) is full for now."""
+
+    status = 503
+    title = "Busy"
+
+
 class Replayed(StationmapError):
     """A signed report was already received (nonce reused) or its timestamp is outside the window."""
 

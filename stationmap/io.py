@@ -25,6 +25,7 @@ from .errors import ImportRejected, InvalidInput, StationmapError
 from .geocode import Geocoder
 from .hours import to_zh
 from .model import KIND_ZH, STATUS_ZH, Station, make_station, stable_id
+from .sheets import CSV_LINE_END, plain_cell, safe_cell, write_xlsx
 from .store import StationStore, to_frame
 
 DUPLICATE_RADIUS_M = 30.0
@@ -95,10 +96,15 @@ def _read_csv(path: Path) -> list[list[str]]:
     else:
         raise InvalidInput(f"{path.name} is neither UTF-8 nor GBK text; save it as 'CSV UTF-8' from Excel")
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        sniffed = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        delimiter, skip_space = sniffed.delimiter, sniffed.skipinitialspace
     except csv.Error:
-        dialect = csv.excel
-    return [[c.strip() for c in r] for r in csv.reader(_io.StringIO(text), dialect)]
+        delimiter, skip_space = ",", False
+    # Only the delimiter and spacing are guessed: quoting is always Excel's ("" inside "..."). A
+    # guessed quote character or escaping misreads cells holding quotes, such as the "'" that exports
+    # put before formula-like text (stationmap.sheets), or names with '"' beyond the sniffed sample.
+    reader = csv.reader(_io.StringIO(text, newline=""), csv.excel, delimiter=delimiter, skipinitialspace=skip_space)
+    return [[c.strip() for c in r] for r in reader]
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> list[list[Any]]:
@@ -135,7 +141,7 @@ def _table_rows(table: list[list[Any]], name: str) -> tuple[list[Row], list[str]
             raise InvalidInput(f"more than {MAX_ROWS} rows; split the file")
         if all(str(v).strip() == "" for v in values):
             continue
-        rec = {k: v for k, v in zip(keys, values) if k and k != "_seq" and str(v).strip() != ""}
+        rec = {k: plain_cell(v) for k, v in zip(keys, values) if k and k != "_seq" and str(v).strip() != ""}
         rows.append(Row(i, rec))
     return rows, ignored
 
@@ -375,11 +381,11 @@ def export_layer(store: StationStore, layer: str, fmt: str, output: Path) -> int
     if fmt == "geojson":
         write_text(output, text + "\n")
     elif fmt == "csv":
-        write_text(output, frame.to_csv(index=False), bom=True)
+        write_text(output, frame.map(safe_cell).to_csv(index=False, lineterminator=CSV_LINE_END), bom=True)
     else:
         with atomic_output(output) as tmp:
             if fmt == "xlsx":
-                frame.to_excel(tmp, index=False, sheet_name=layer)
+                write_xlsx(tmp, list(frame.columns), frame.itertuples(index=False, name=None), sheet=layer)
             else:
                 frame.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
     return n
@@ -416,4 +422,4 @@ def write_text(output: Path | str, text: str, bom: bool = False) -> None:
         sys.stdout.write(text)
         return
     with atomic_output(output) as tmp:
-        tmp.write_text(text, encoding="utf-8-sig" if bom else "utf-8")
+        tmp.write_text(text, encoding="utf-8-sig" if bom else "utf-8", newline="")  # line ends as given (CSV: CRLF)

@@ -12,6 +12,7 @@ No Flask here: the web pages and the static export both call `build_map` and `re
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import urlsplit
@@ -139,23 +140,27 @@ def station_record(s: Station, basemap: str) -> dict[str, Any]:
 
 
 # -- folium elements ---------------------------------------------------------------------------
-class StationLayer(JSCSSMixin, MacroElement):
-    """Hands the station records to our page script, which fills folium's MarkerCluster and the lists."""
+class DataLayer(JSCSSMixin, MacroElement):
+    """Hands data to one of our page scripts through a JSON block in the page, never through folium.
+
+    Folium renders a macro's output again as a Jinja template, so text placed in it (a station
+    name such as `{{ ... }}`) would be evaluated on the server, and in the script it would be code.
+    The data go instead into `<script type="application/json" id=block_id>` (see `render_parts`),
+    and the macro only names the block.
+    """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        StationMap.init({{ this.map_name }}, {{ this.cluster_name }}, {{ this.boundary_name }}, {{ this.payload }});
+        {{ this.call }}({{ this.args }}JSON.parse(document.getElementById("{{ this.block_id }}").textContent));
         {% endmacro %}
     """)
 
-    def __init__(self, map_: folium.Map, cluster: MarkerCluster, boundaries: folium.GeoJson, payload: dict[str, Any],
-                 asset_base: str, script: str):
+    def __init__(self, call: str, layers: list[Any], block_id: str, data: Any, scripts: list[tuple[str, str]]):
         super().__init__()
-        self._name = "StationLayer"
-        self.map_name, self.cluster_name, self.boundary_name = map_.get_name(), cluster.get_name(), boundaries.get_name()
-        self.payload = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
-        self.default_js = [("gcoord", asset_base + "vendor/gcoord/gcoord.global.prod.js"),
-                           ("stationmap_js", asset_base + script)]
+        self._name = "DataLayer"
+        self.call, self.block_id, self.data = call, block_id, data
+        self.args = "".join(f"{layer.get_name()}, " for layer in layers)
+        self.default_js = scripts
         self.default_css = []
 
 
@@ -218,7 +223,9 @@ def build_map(stations: Iterable[Station], *, basemap: str, settings: dict[str, 
         "speeds": travel.SPEED_M_S, "detour": travel.DETOUR_FACTOR,
         "nav": {"amap": publish.AMAP_TEMPLATE, "baidu": publish.BAIDU_TEMPLATE},
     }
-    m.add_child(StationLayer(m, cluster, boundaries, payload, asset_base, script))
+    m.add_child(DataLayer("StationMap.init", [m, cluster, boundaries], "sm-data", payload,
+                          [("gcoord", asset_base + "vendor/gcoord/gcoord.global.prod.js"),
+                           ("stationmap_js", asset_base + script)]))
     return m
 
 
@@ -233,10 +240,9 @@ def coverage_map(cov: Any, stations: Iterable[Station], gaps: list[dict[str, Any
         folium.GeoJson(geometry_to_display(geom, basemap, 0.0003), name=name,
                        style_function=lambda _f, style=style: style).add_to(m)
     boundaries = add_boundaries(m, basemap)
-    for s in stations:
-        folium.CircleMarker(list(to_display(s.lat, s.lon, basemap)), radius=6 if s.kind == "smart" else 4,
-                            color="#fff", weight=1, fill_color="#1864ab" if s.kind == "smart" else "#e8590c",
-                            fill_opacity=1, tooltip=s.name).add_to(m)
+    records = [{"p": list(to_display(s.lat, s.lon, basemap)), "n": s.name, "k": s.kind} for s in stations]
+    m.add_child(DataLayer("SMPlanner.stations", [m], "sm-plan-data", records,
+                          [("planner_js", asset_base + "planner.js")]))
     for i, g in enumerate(gaps, 1):
         if "lat" in g and "lon" in g:
             folium.CircleMarker(list(to_display(g["lat"], g["lon"], basemap)), radius=7, color="#c92a2a",
@@ -250,8 +256,29 @@ def coverage_map(cov: Any, stations: Iterable[Station], gaps: list[dict[str, Any
     return m
 
 
-def render_parts(m: folium.Map) -> dict[str, str]:
-    """The folium page in three parts (head links and styles, map div, script) for our own page templates."""
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def render_parts(m: folium.Map) -> dict[str, Any]:
+    """The folium page in parts for our own templates: head links and styles, the map div, the script,
+    and the JSON data blocks ({id: JSON text}) of its `DataLayer`s.
+
+    Folium puts a small inline script in the head; it moves to the script part, so that the page
+    carries exactly one script of its own, which the page gives a CSP nonce or serves as a file.
+    """
     fig = m.get_root()
     fig.render()
-    return {"header": fig.header.render(), "html": fig.html.render(), "script": fig.script.render()}
+    header = fig.header.render()
+    inline = _INLINE_SCRIPT.findall(header)
+    blocks = {el.block_id: script_json(el.data) for el in m._children.values() if isinstance(el, DataLayer)}
+    return {"header": _INLINE_SCRIPT.sub("", header), "html": fig.html.render(),
+            "script": "\n".join(inline + [fig.script.render()]), "data": blocks}
+
+
+def script_json(value: Any) -> str:
+    """JSON safe to place inside a <script>: no character of it can end the element or start markup."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(raw, escaped)
+    return text

@@ -38,13 +38,15 @@ def render_site(out_dir: Path, overrides: dict[str, Any] | None = None, basemap:
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     with app.test_request_context("/map"):
-        pages = {"index.html": map_html(lang, basemap, asset_base="static/", api_base=None),
-                 "embed.html": map_html(lang, basemap, asset_base="static/", api_base=None, template="embed.html")}
+        pages = {"index": map_html(lang, basemap, asset_base="static/", api_base=None, script_src="index.js"),
+                 "embed": map_html(lang, basemap, asset_base="static/", api_base=None, template="embed.html",
+                                   script_src="embed.js")}
         data = {"stations.geojson": feature_collection(store().all()),
                 "districts.geojson": frame_collection(districts())}
-    for name, html in pages.items():
-        (out / name).write_text(html, encoding="utf-8")
-        written.append(out / name)
+    for name, (html, script) in pages.items():  # no inline script: each page's map script is a file beside it
+        for path, text in ((out / f"{name}.html", html), (out / f"{name}.js", script)):
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
     for name, doc in data.items():
         (out / name).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
         written.append(out / name)

@@ -11,6 +11,7 @@ import fcntl
 import json
 import math
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
@@ -45,7 +46,7 @@ class Journal(Protocol):
 
 
 class StationStore(abc.ABC):
-    """What callers may do with a registry; a PostGIS store would implement the same four methods."""
+    """What callers may do with a registry; a PostGIS store would implement the same abstract methods."""
 
     @abc.abstractmethod
     def all(self) -> list[Station]:
@@ -56,6 +57,10 @@ class StationStore(abc.ABC):
         """Apply `change` to the current list atomically; returns False (and writes nothing) if unchanged.
 
         `note` (e.g. {"actor": ..., "action": ...}) goes to the store's journal with the change."""
+
+    @abc.abstractmethod
+    def version(self) -> str:
+        """A text that changes whenever the registry does (answers computed from it are kept under it)."""
 
     def get(self, station_id: str) -> Station:
         for s in self.all():
@@ -86,6 +91,10 @@ class GpkgStore(StationStore):
                     "restore it from a backup, or move it away to start again from the sample registry") from None
             self._cache = (key, _from_frame(frame))
         return list(self._cache[1])
+
+    def version(self) -> str:
+        st = self.path.stat()  # every write renames a new file into place: a new inode and time
+        return f"gpkg:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
 
     # -- writing -------------------------------------------------------------------------------
     @contextmanager
@@ -151,13 +160,21 @@ def open_store(data_dir: Path | str) -> StationStore:
         raise InvalidInput(f"cannot use {path.parent} as the data directory: {exc.strerror or exc}; "
                            "give another with --data-dir or STATIONMAP_DATA_DIR") from None
     store = GpkgStore(path, journal=open_audit(path.parent))
-    for stray in path.parent.glob(f".{path.stem}.*.tmp.gpkg"):  # left by a writer killed mid-write
-        pid = stray.name.split(".")[-3]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            stray.unlink(missing_ok=True)
+    _remove_dead_writers_files(path)
     if not path.exists():
         store.update(lambda _old: load_sample(), note={"actor": "system", "action": "sample"})
     return store
+
+
+def _remove_dead_writers_files(path: Path) -> None:
+    """Remove what writers killed mid-write left beside `path`: their temporary GeoPackage
+    (`.stations.<pid>.tmp.gpkg`) and its SQLite journal, WAL and shared-memory files (`-journal`,
+    `-wal`, `-shm`). Files of a writer whose process is still alive are kept: it is still writing."""
+    own = re.compile(rf"\.{re.escape(path.stem)}\.(\d+)\.tmp\.gpkg(?:-journal|-wal|-shm)?")
+    for stray in path.parent.glob(f".{path.stem}.*.tmp.gpkg*"):
+        found = own.fullmatch(stray.name)
+        if found and not _pid_alive(int(found.group(1))):
+            stray.unlink(missing_ok=True)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import checks
 from .accounts import Accounts
 from .db import connect, iso_utc, parse_utc, transaction, utc_now
 from .errors import InvalidInput, PayloadTooLarge, Replayed, Unauthorized
@@ -128,10 +129,7 @@ def _parse_ts(value: Any) -> datetime:
 
 def parse_report(station_id: str, body: bytes) -> Report:
     """Validate a report body (already authenticated); InvalidInput names the first bad field."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"report is not JSON: {exc}") from None
+    data = checks.json_document(body, "report")
     if not isinstance(data, dict):
         raise InvalidInput("report must be a JSON object")
     unknown = sorted(set(data) - set(FIELDS))

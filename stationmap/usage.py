@@ -6,8 +6,6 @@ carried it. `demand_rows` turns visits into weighted points, a demand layer for 
 """
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime
 from typing import Any
 
@@ -15,6 +13,7 @@ from . import geography
 from .db import time_bound
 from .errors import InvalidInput
 from .hours import TZ
+from .sheets import records_csv
 from .store import StationStore
 from .telemetry import Telemetry
 
@@ -88,9 +87,7 @@ DEMAND_COLUMNS = ("station", "name", "lat", "lon", "weight")
 
 
 def demand_csv(rows: list[dict[str, Any]]) -> str:
-    """`demand_rows` as CSV text: a demand file that `stationmap.demand.load_demand` reads (lat, lon, weight)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=DEMAND_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    """`demand_rows` as CSV text: a demand file that `stationmap.demand.load_demand` reads (lat, lon, weight).
+
+    Names are kept inert for spreadsheets (stationmap.sheets)."""
+    return records_csv(DEMAND_COLUMNS, rows)

@@ -1,10 +1,13 @@
 """stationmap.mapview: basemaps, the GCJ-02 shift of everything drawn on Amap, and no CDN in the pages."""
 from __future__ import annotations
 
+import json
 import re
+from types import SimpleNamespace
 
 import pytest
 from geographiclib.geodesic import Geodesic
+from shapely.geometry import Point
 
 from stationmap import config, datums, mapview
 from stationmap.errors import InvalidInput
@@ -69,7 +72,25 @@ def test_page_loads_only_local_assets(stations, settings, basemap):
     assert srcs and all(u.startswith("/static/") for u in srcs), srcs
     assert not CDN.search(html)
     assert "StationMap.init(" in parts["script"]
-    assert len(re.findall(r'"id":"st-', parts["script"])) == len(stations)
+    assert len(re.findall(r'"id":"st-', parts["data"]["sm-data"])) == len(stations)
+    assert not any(st.name in parts["script"] for st in stations)  # names travel only in the JSON block
+
+
+def test_station_text_is_never_evaluated_or_markup(stations, settings):
+    """Folium renders macro output again as a Jinja template: station text must never reach it."""
+    from stationmap.model import with_changes
+
+    names = ["A{{ 'pw' ~ 'ned' }}B", "C{% if 1 %}D{% endif %}", "</script><script>alert(1)</script>", "E\u2028F`${1}`"]
+    hostile = [with_changes(s, name=n) for s, n in zip(stations, names)]
+    for m in (mapview.build_map(hostile, basemap="osm", settings=settings),
+              mapview.coverage_map(SimpleNamespace(covered=Point(116, 23).buffer(0.01), uncovered=Point(116.1, 23).buffer(0.01)),
+                                   hostile, [], [], basemap="osm", settings=settings)):
+        parts = mapview.render_parts(m)
+        block = next(iter(parts["data"].values()))
+        assert "pwned" not in parts["script"] + block and "<" not in block and ">" not in block
+        data = json.loads(block)
+        assert [r["n"] for r in (data["stations"] if isinstance(data, dict) else data)][:4] == names
+        assert not any(n in parts["script"] for n in names)
 
 
 def test_planner_map_draws_everything_in_the_basemap_datum(stations, settings):
@@ -83,8 +104,11 @@ def test_planner_map_draws_everything_in_the_basemap_datum(stations, settings):
     site, gap = {"lat": 23.30, "lon": 116.17, "gain": 1234.0}, {"lat": 23.40, "lon": 116.10}
     for basemap in ("osm", "amap"):
         m = mapview.coverage_map(cov, [s], [gap], [site], basemap=basemap, settings=settings)
-        script = mapview.render_parts(m)["script"]
-        for lat, lon in ((s.lat, s.lon), (site["lat"], site["lon"]), (gap["lat"], gap["lon"])):
+        parts = mapview.render_parts(m)
+        script = parts["script"]
+        for lat, lon in ((site["lat"], site["lon"]), (gap["lat"], gap["lon"])):
             shown = mapview.to_display(lat, lon, basemap)
             assert f"[{shown[0]}, {shown[1]}]" in script, (basemap, lat, lon)
+        shown = mapview.to_display(s.lat, s.lon, basemap)
+        assert json.loads(parts["data"]["sm-plan-data"])[0]["p"] == [shown[0], shown[1]]
         assert "建议站点 1: +1,234" in script

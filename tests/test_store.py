@@ -87,3 +87,20 @@ def test_a_killed_writers_leftover_is_cleaned_up_and_never_read(tmp_path):
     stray.write_bytes(b"half a GeoPackage")
     reopened = open_store(tmp_path)
     assert not stray.exists() and digest(reopened) == before and len(reopened.all()) == 135
+
+
+def test_a_killed_writers_sqlite_companions_go_too_and_a_live_writers_stay(tmp_path):
+    """A writer killed mid-write also leaves its temporary file's SQLite journal, WAL and shared memory."""
+    import os
+
+    open_store(tmp_path)
+    companions = ("", "-journal", "-wal", "-shm")
+    dead = [tmp_path / f".stations.999999999.tmp.gpkg{c}" for c in companions]  # above any pid_max: no such process
+    live = [tmp_path / f".stations.{os.getpid()}.tmp.gpkg{c}" for c in companions]  # this process: still writing
+    unrelated = [tmp_path / ".stations.999999999.tmp.gpkg-backup", tmp_path / ".other.999999999.tmp.gpkg-journal"]
+    for f in dead + live + unrelated:
+        f.write_bytes(b"half a GeoPackage")
+    reopened = open_store(tmp_path)
+    assert [f.name for f in dead if f.exists()] == []
+    assert all(f.exists() for f in live + unrelated)
+    assert len(reopened.all()) == 135

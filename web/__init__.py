@@ -39,13 +39,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         CORS(app, resources={r"/api/*": {"origins": origins}, r"/ogcapi/*": {"origins": origins}},
              expose_headers=["Content-Disposition"])
 
-    from . import admin, api, ogcapi, pages
+    from . import admin, api, guards, ogcapi, pages, questions
 
     app.register_blueprint(api.bp, url_prefix="/api")
     app.register_blueprint(api.health_bp)
     app.register_blueprint(ogcapi.bp, url_prefix="/ogcapi")
     app.register_blueprint(pages.bp)
-    admin.init_app(app)  # accounts, editing, audit, telemetry, usage, rate limits (issue 6)
+    admin.init_app(app)  # accounts, editing, audit, telemetry, usage, rate limits
+    questions.init_app(app)  # costly questions computed apart, answers shared between workers
+    guards.init_app(app)  # Host check and bounded write bodies, after the rate limits
     app.register_error_handler(StationmapError, _problem)
     app.register_error_handler(HTTPException, _problem)
     app.register_error_handler(Exception, _unexpected)
@@ -83,6 +85,8 @@ def _problem(err: Exception) -> Response | tuple[str, int]:
         resp = problem_response(status, title, detail, type_uri)
         if isinstance(err, HTTPException) and status == 405 and err.valid_methods:
             resp.headers["Allow"] = ", ".join(err.valid_methods)
+        if isinstance(err, StationmapError) and getattr(err, "retry_after", None):
+            resp.headers["Retry-After"] = str(err.retry_after)
         return resp
     return render_template("error.html", status=status, title=title, detail=detail), status
 

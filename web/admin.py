@@ -7,7 +7,9 @@ A thin adapter over `stationmap.accounts`, `editing`, `audit`, `telemetry` and `
   the credential);
 - usage and live status are public and read-only, like every endpoint without a token.
 `init_app` also sets up rate limits (public per client address, telemetry per station and address,
-login per address) and trusts X-Forwarded-For only from `proxy_count` proxies.
+login per address) and trusts X-Forwarded-For only from `proxy_count` proxies. Failed sign-ins are
+also counted per account name, whatever the address (`Accounts.login`: 429 with Retry-After).
+Editors see the non-public records (edit view, telemetry) of their own district only (403).
 """
 from __future__ import annotations
 
@@ -21,18 +23,35 @@ from stationmap.accounts import Accounts, User, open_accounts
 from stationmap.audit import AuditLog, csv_text, open_audit, reconcile
 from stationmap.editing import (close_station, create_station, delete_station, edit_station, etag,
                                 reopen_station)
-from stationmap.errors import InvalidInput, PayloadTooLarge, Unauthorized
+from stationmap.errors import PayloadTooLarge, Unauthorized
 from stationmap.model import Station
 from stationmap.telemetry import MAX_REPORT_BYTES, SIGNATURE_HEADER, Telemetry, open_telemetry, station_live
 
 from . import settings, store
-from .params import Param, documented
+from .params import Body, Param, Reply, documented
+from .schemas import station_body, telemetry_report
 
 bp = Blueprint("admin", __name__)
 TELEMETRY_ENDPOINT = "admin.telemetry_post"
 LOGIN_ENDPOINT = "admin.login"
 CRS = Param("crs", "string", "Datum of lat/lon in the body: wgs84, gcj02 (Amap) or bd09 (Baidu).",
             enum=("wgs84", "gcj02", "bd09"), default="wgs84")
+IF_MATCH = Param("If-Match", "string", "The ETag of the version you change (GET /api/admin/stations/{station_id}), "
+                 "or * for whatever is there. Without it: 428; a station changed since: 409.", location="header")
+SIGNATURE = Param(SIGNATURE_HEADER, "string", "sha256=<hex HMAC-SHA256 of the body under the station's device key> "
+                  "(stationmap device token STATION_ID). Without it, or wrong: 401.", location="header")
+LOGIN_BODY = Body("Name and password of an account (stationmap user add NAME --password).",
+                  {"type": "object", "required": ["name", "password"],
+                   "properties": {"name": {"type": "string"}, "password": {"type": "string", "format": "password"}}})
+NEW_STATION = Body("The new station's fields; district and township are derived from the location.",
+                   station_body(extra=("id",), required=("name", "lat", "lon")))
+STATION_CHANGES = Body("The fields to change; the others keep their values.", station_body())
+REPORT = Body(f"A smart station's report (stationmap.telemetry), at most {MAX_REPORT_BYTES} bytes, signed as sent.",
+              telemetry_report(), raw=True)
+EDITED = Reply(200, "The station as written, with its new ETag.", ("ETag",))
+FORBIDDEN = Reply(403, "")
+VERSIONED = (Reply(409, "The station changed since that ETag was read: reload it and apply the change again."),
+             Reply(428, "No If-Match: the detail names the station's current ETag."))
 
 
 # -- wiring ------------------------------------------------------------------------------------
@@ -101,13 +120,6 @@ def _challenge(resp: Response) -> Response:
     return resp
 
 
-def _body() -> dict[str, Any]:
-    data = request.get_json(force=True, silent=True)
-    if not isinstance(data, dict):
-        raise InvalidInput("send a JSON object (Content-Type: application/json)")
-    return data
-
-
 def _names() -> tuple[Any, Any]:
     return geography.districts()["name"], geography.township_areas()["name"]
 
@@ -155,19 +167,25 @@ def live_view() -> Response:
 
 # -- login -------------------------------------------------------------------------------------
 @bp.post("/api/auth/login")
-@documented("Sign in with name and password (JSON); returns a bearer token that expires.", tag="admin")
-def login() -> Response:
+@documented("Sign in with name and password (JSON); returns a bearer token that expires.", tag="admin",
+            body=LOGIN_BODY,
+            responses=(Reply(200, "The token (shown only now), its id and expiry, and the account."),
+                       Reply(401, "Wrong name or password, or a disabled account."),
+                       Reply(429, "Too many requests from this address, or too many failed sign-ins for this name.",
+                             ("Retry-After",))))
+def login(body: dict[str, Any]) -> Response:
     """Name and password (JSON) -> a token valid for `login_token_ttl_h` hours."""
-    data = _body()
-    name, password = str(data.get("name", ""))[:64], str(data.get("password", ""))[:1000]
-    user = accounts().login(name, password)
+    name, password = str(body.get("name", ""))[:64], str(body.get("password", ""))[:1000]
+    cfg = settings()
+    user = accounts().login(name, password, cfg["login_max_failures"], cfg["login_failure_window_s"])
     token, info = accounts().issue_token(user.name, "admin page login",
-                                         timedelta(hours=settings()["login_token_ttl_h"]))
+                                         timedelta(hours=cfg["login_token_ttl_h"]))
     return jsonify(token=token, token_id=info.id, expires_utc=info.expires_utc, user=_user_json(user))
 
 
 @bp.post("/api/auth/logout")
-@documented("Revoke the bearer token of this request.", tag="admin")
+@documented("Revoke the bearer token of this request.", tag="admin", auth="bearer",
+            responses=(Reply(204, "Revoked."),))
 def logout() -> Response:
     """Revoke the token this request carries."""
     current_user()
@@ -176,7 +194,7 @@ def logout() -> Response:
 
 
 @bp.get("/api/auth/me")
-@documented("The account behind the bearer token (401 without one).", tag="admin")
+@documented("The account behind the bearer token (401 without one).", tag="admin", auth="bearer")
 def me() -> Response:
     return jsonify(user=_user_json(current_user()))
 
@@ -184,7 +202,7 @@ def me() -> Response:
 # -- stations ----------------------------------------------------------------------------------
 @bp.get("/api/admin/stations")
 @documented("Stations the caller may edit (editors: their district), each with its etag (bearer token).",
-            tag="admin")
+            tag="admin", auth="bearer")
 def admin_stations() -> Response:
     user = current_user()
     chosen = [s for s in store().all() if user.may_edit(s.district)]
@@ -192,48 +210,57 @@ def admin_stations() -> Response:
 
 
 @bp.get("/api/admin/stations/<station_id>")
-@documented("One station with its ETag, for editing (bearer token).", tag="admin",
-            path_params={"station_id": "Station id."})
+@documented("One station with its ETag, for editing (bearer token).", tag="admin", auth="bearer",
+            path_params={"station_id": "Station id."},
+            responses=(Reply(200, "The station with its ETag.", ("ETag",)), FORBIDDEN))
 def admin_station(station_id: str) -> Response:
-    current_user()
-    return _station_response(store().get(station_id[:100]))
+    user = current_user()
+    s = store().get(station_id[:100])
+    user.check_may_see(s.district, f"station {s.id}")
+    return _station_response(s)
 
 
 @bp.post("/api/stations")
-@documented("Create a station (bearer token).", params=(CRS,), tag="admin")
-def create(crs: str) -> Response:
+@documented("Create a station (bearer token).", params=(CRS,), tag="admin", auth="bearer", body=NEW_STATION,
+            responses=(Reply(201, "Created: the station with its ETag; Location is its edit view.", ("Location", "ETag")),
+                       FORBIDDEN, Reply(409, "A station with this id exists: edit it instead.")))
+def create(crs: str, body: dict[str, Any]) -> Response:
     """Create a station (bearer token); 201 with Location and ETag."""
-    s = create_station(store(), current_user(), _body(), crs=crs)
+    s = create_station(store(), current_user(), body, crs=crs)
     resp = _station_response(s, 201)
     resp.headers["Location"] = url_for("admin.admin_station", station_id=s.id)
     return resp
 
 
 @bp.patch("/api/stations/<station_id>")
-@documented("Edit a station (bearer token, If-Match).", params=(CRS,), tag="admin", path_params={"station_id": "Station id."})
-def edit(station_id: str, crs: str) -> Response:
+@documented("Edit a station (bearer token, If-Match).", params=(CRS, IF_MATCH), tag="admin", auth="bearer",
+            path_params={"station_id": "Station id."}, body=STATION_CHANGES,
+            responses=(EDITED, FORBIDDEN, *VERSIONED))
+def edit(station_id: str, crs: str, if_match: str | None, body: dict[str, Any]) -> Response:
     """Change fields (JSON) of a station; If-Match: its ETag."""
-    return _station_response(edit_station(store(), current_user(), station_id[:100], _body(),
-                                          request.headers.get("If-Match"), crs=crs))
+    return _station_response(edit_station(store(), current_user(), station_id[:100], body, if_match, crs=crs))
 
 
 @bp.post("/api/stations/<station_id>/close")
-@documented("Close a station (暂停开放; bearer token, If-Match).", tag="admin", path_params={"station_id": "Station id."})
-def close(station_id: str) -> Response:
-    return _station_response(close_station(store(), current_user(), station_id[:100], request.headers.get("If-Match")))
+@documented("Close a station (暂停开放; bearer token, If-Match).", params=(IF_MATCH,), tag="admin", auth="bearer",
+            path_params={"station_id": "Station id."}, responses=(EDITED, FORBIDDEN, *VERSIONED))
+def close(station_id: str, if_match: str | None) -> Response:
+    return _station_response(close_station(store(), current_user(), station_id[:100], if_match))
 
 
 @bp.post("/api/stations/<station_id>/reopen")
-@documented("Reopen a closed station (bearer token, If-Match).", tag="admin", path_params={"station_id": "Station id."})
-def reopen(station_id: str) -> Response:
-    return _station_response(reopen_station(store(), current_user(), station_id[:100], request.headers.get("If-Match")))
+@documented("Reopen a closed station (bearer token, If-Match).", params=(IF_MATCH,), tag="admin", auth="bearer",
+            path_params={"station_id": "Station id."}, responses=(EDITED, FORBIDDEN, *VERSIONED))
+def reopen(station_id: str, if_match: str | None) -> Response:
+    return _station_response(reopen_station(store(), current_user(), station_id[:100], if_match))
 
 
 @bp.delete("/api/stations/<station_id>")
-@documented("Delete a station (bearer token, If-Match); the audit log keeps it.", tag="admin",
-            path_params={"station_id": "Station id."})
-def delete(station_id: str) -> Response:
-    delete_station(store(), current_user(), station_id[:100], request.headers.get("If-Match"))
+@documented("Delete a station (bearer token, If-Match); the audit log keeps it.", params=(IF_MATCH,), tag="admin",
+            auth="bearer", path_params={"station_id": "Station id."},
+            responses=(Reply(204, "Deleted."), FORBIDDEN, *VERSIONED))
+def delete(station_id: str, if_match: str | None) -> Response:
+    delete_station(store(), current_user(), station_id[:100], if_match)
     return Response(status=204)
 
 
@@ -246,7 +273,7 @@ def delete(station_id: str) -> Response:
                     Param("since", "string", "Only changes from this UTC time on, e.g. 2025-06-01."),
                     Param("limit", "integer", "At most this many entries.", default=500, minimum=1, maximum=100000),
                     Param("format", "string", "json or csv (a download).", enum=("json", "csv"), default="json")),
-            tag="admin", media=("application/json", "text/csv"))
+            tag="admin", auth="bearer", media=("application/json", "text/csv"))
 def audit_view(station, actor, since, limit: int, format: str) -> Response:
     user = current_user()
     reconcile(store())
@@ -264,13 +291,15 @@ def audit_view(station, actor, since, limit: int, format: str) -> Response:
 # -- telemetry -------------------------------------------------------------------------------------
 @bp.post("/api/stations/<station_id>/telemetry")
 @documented("A smart station's signed report (X-Signature: sha256=HMAC of the body with its device key).",
-            tag="telemetry", path_params={"station_id": "Station id."})
-def telemetry_post(station_id: str) -> Response:
+            params=(SIGNATURE,), tag="telemetry", path_params={"station_id": "Station id."}, body=REPORT,
+            responses=(Reply(201, "Accepted: the station's live status."),
+                       Reply(401, "Unsigned or wrongly signed, or the station has no device key."),
+                       Reply(409, "Replayed: the nonce was used before, or the time is outside the window.")))
+def telemetry_post(station_id: str, x_signature: str | None, body: bytes) -> Response:
     """A signed report from a smart station (see stationmap.telemetry for the format)."""
     if (request.content_length or 0) > MAX_REPORT_BYTES:
         raise PayloadTooLarge(f"report is {request.content_length} bytes; at most {MAX_REPORT_BYTES}")
-    body = request.get_data(cache=False)
-    report = telemetry().receive(store(), accounts(), station_id[:100], body, request.headers.get(SIGNATURE_HEADER),
+    report = telemetry().receive(store(), accounts(), station_id[:100], body, x_signature,
                                  settings()["telemetry_window_s"])
     resp = jsonify(accepted=True, station=station_id, nonce=report.nonce, live=live_statuses().get(station_id))
     resp.status_code = 201
@@ -280,10 +309,11 @@ def telemetry_post(station_id: str) -> Response:
 @bp.get("/api/stations/<station_id>/telemetry")
 @documented("The latest reports of a smart station (bearer token).",
             params=(Param("limit", "integer", "How many reports.", default=50, minimum=1, maximum=1000),),
-            tag="admin", path_params={"station_id": "Station id."})
+            tag="admin", auth="bearer", path_params={"station_id": "Station id."}, responses=(FORBIDDEN,))
 def telemetry_get(station_id: str, limit: int) -> Response:
-    current_user()
+    user = current_user()
     s = store().get(station_id[:100])
+    user.check_may_see(s.district, f"station {s.id}")
     return jsonify(station=s.id, live=station_live(live_statuses(), s.id, s.kind),
                    reports=telemetry().reports(s.id, limit))
 

@@ -13,12 +13,12 @@ from typing import Any, Iterable
 
 from flask import Blueprint, Response, jsonify
 
-from stationmap import geography, publish, travel, vocab
+from stationmap import geography, jobs, publish, travel, vocab
 from stationmap.errors import InvalidInput
 from stationmap.hours import TZ
 from stationmap.model import KINDS, STATUSES, Station
 
-from . import settings, store
+from . import questions, settings, store
 from .admin import annotate_live
 from .params import Param, documented
 
@@ -47,16 +47,6 @@ REACH = (
           enum=(1, 2), default=1),
 )
 FORMAT = Param("format", "string", "Response format.", enum=("json", "geojson", "csv"), default="json")
-
-
-def reach_from(args: dict[str, Any]) -> float:
-    return travel.resolve_reach(args.get("reach_m"), args.get("minutes"), args.get("mode"))
-
-
-def reach_meta(args: dict[str, Any], reach: float) -> dict[str, Any]:
-    return {"reach_m": round(reach, 1), "minutes": args.get("minutes"), "mode": args.get("mode"),
-            "reach_label": travel.describe_reach(reach, args.get("minutes"), args.get("mode")),
-            "min_stations": args.get("min_stations", 1)}
 
 
 # -- stations ----------------------------------------------------------------------------------
@@ -133,20 +123,17 @@ def nearest_view(lat: float, lon: float, k: int, crs: str, kind, amenity, open_n
 
 # -- planning ----------------------------------------------------------------------------------
 @bp.get("/coverage")
-@documented("Share of land and (modelled) population within reach, for the city, each district and township.",
+@documented("Share of land and (modelled) population within reach, for the city, each district and township. "
+            "A question not answered before is computed apart: 202 with a job to poll, then ask again.",
             params=(*REACH, FORMAT), tag="planning",
             media=("application/json", "application/geo+json", "text/csv"))
 def coverage_view(format: str, **args: Any) -> Response:
-    from stationmap.coverage import coverage
-
-    reach = reach_from(args)
-    result = coverage(store().all(), reach, min_stations=args["min_stations"])
+    data, meta = questions.answer("coverage", args)
     if format == "geojson":
-        return geojson_response(result.to_geojson(), "coverage.geojson")
-    table = result.to_dict()
+        return geojson_response(data["geojson"], "coverage.geojson")
     if format == "csv":
-        return csv_response(coverage_rows(table), "coverage.csv")
-    return jsonify({**table, **reach_meta(args, reach), "population_note": POPULATION_NOTE})
+        return csv_response(coverage_rows(data["table"]), "coverage.csv")
+    return jsonify({**data["table"], **meta, "population_note": POPULATION_NOTE})
 
 
 def coverage_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
@@ -171,38 +158,50 @@ def _shares(v: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/gaps")
-@documented("Uncovered demand ranked by the (modelled) people it holds, with location, district and township.",
-            params=(*REACH, Param("limit", "integer", "How many gaps.", default=50, minimum=1, maximum=1000), FORMAT),
+@documented("Uncovered demand ranked by the (modelled) people it holds, with location, district and township. "
+            "Computed with coverage: 202 with a job to poll while it is new.",
+            params=(*REACH, Param("limit", "integer", "How many gaps.", default=50, minimum=1,
+                                  maximum=jobs.GAPS_KEPT), FORMAT),
             tag="planning", media=("application/json", "application/geo+json", "text/csv"))
 def gaps_view(format: str, limit: int, **args: Any) -> Response:
     from stationmap import coverage
 
-    reach = reach_from(args)
-    found = coverage.gaps(store().all(), reach, min_stations=args["min_stations"], limit=limit)
+    data, meta = questions.answer("coverage", args)
+    found = [coverage.Gap.from_dict(g) for g in data["gaps"][:limit]]
     if format == "csv":
         return csv_text_response(coverage.gaps_csv(found), "gaps.csv")
     if format == "geojson":
         return geojson_response(coverage.gaps_geojson(found), "gaps.geojson")
-    return jsonify(**reach_meta(args, reach), population_note=POPULATION_NOTE, count=len(found),
-                   gaps=[g.to_dict() for g in found])
+    return jsonify(**meta, population_note=POPULATION_NOTE, count=len(found), gaps=[g.to_dict() for g in found])
 
 
 @bp.get("/suggest")
-@documented("n new sites that maximise newly covered (modelled) population, each with its marginal gain.",
+@documented("n new sites that maximise newly covered (modelled) population, each with its marginal gain. "
+            "Computed apart: 202 with a job to poll while it is new.",
             params=(Param("n", "integer", "How many new sites.", default=5, minimum=1, maximum=100), *REACH, FORMAT),
             tag="planning", media=("application/json", "application/geo+json", "text/csv"))
 def suggest_view(format: str, n: int, **args: Any) -> Response:
-    from stationmap.siting import suggest
-
     check_suggest_n(n)
-    reach = reach_from(args)
-    result = suggest(store().all(), n, reach, min_stations=args["min_stations"]).to_dict()
+    result, meta = questions.answer("suggest", args, n)
     sites = result.get("sites", [])
     if format == "csv":
         return csv_response(sites, "suggested_sites.csv")
     if format == "geojson":
         return geojson_response(points_collection(sites), "suggested_sites.geojson")
-    return jsonify({**result, **reach_meta(args, reach), "population_note": POPULATION_NOTE})
+    return jsonify({**result, **meta, "population_note": POPULATION_NOTE})
+
+
+@bp.get("/jobs/<key>")
+@documented("Where a costly question stands: queued (with its place), running, done or failed. Once done, "
+            "ask the question's own address again for the answer.", tag="planning",
+            path_params={"key": "The job id from a 202 answer."})
+def job_view(key: str) -> Response:
+    status = questions.jobs().status(key[:64])
+    resp = jsonify(questions.status_json(status) | ({"answer_ready": True} if status.state == "done" else {}))
+    resp.headers["Cache-Control"] = "no-store"
+    if status.state in ("queued", "running"):
+        resp.headers["Retry-After"] = str(questions.POLL_S)
+    return resp
 
 
 def check_suggest_n(n: int) -> None:
@@ -266,14 +265,22 @@ def geojson_response(doc: dict[str, Any], filename: str | None = None) -> Respon
 
 
 def csv_text_response(text: str, filename: str) -> Response:
-    """A CSV download, with a UTF-8 BOM (added if missing) so that Excel shows the Chinese names."""
+    """A CSV download, with a UTF-8 BOM (added if missing) so that Excel shows the Chinese names.
+
+    Any cell that a spreadsheet would run as a formula is quoted (stationmap.sheets)."""
+    from stationmap.sheets import safe_csv_text
+
+    text = safe_csv_text(text)
     resp = Response(text if text.startswith("\ufeff") else "\ufeff" + text, mimetype="text/csv")
     resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return resp
 
 
 def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
-    """Rows as a CSV download (columns in first-seen order; lists and dicts as JSON text)."""
+    """Rows as a CSV download (columns in first-seen order; lists and dicts as JSON text; text that a
+    spreadsheet would run as a formula quoted, see stationmap.sheets)."""
+    from stationmap.sheets import safe_cell
+
     buf = io.StringIO()
     columns: list[str] = []
     for r in rows:
@@ -281,6 +288,6 @@ def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
+        writer.writerow({k: safe_cell(json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
                          for k, v in r.items()})
     return csv_text_response(buf.getvalue(), filename)

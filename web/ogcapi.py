@@ -2,19 +2,21 @@
 
 Collections: `stations` (the registry), `districts` and `townships` (approximate cells). Items take
 bbox, limit, offset and f=json; responses carry numberMatched/numberReturned and next/prev links.
-Coordinates are CRS84 (WGS-84 lon/lat), as the standard requires by default.
+Coordinates are CRS84 (WGS-84 lon/lat), as the standard requires by default. Links are absolute,
+on `public_url` when it is set, else on the request's checked Host (`web.guards.external_url`).
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request
 
 from stationmap import geography, publish
 from stationmap.errors import NotFound
 
 from . import store
+from .guards import external_url
 from .params import Param, documented
 
 bp = Blueprint("ogcapi", __name__)
@@ -72,11 +74,11 @@ def landing(f: str) -> Response:
         "title": "揭阳市总工会 工会驿站 — OGC API Features",
         "description": "Jieyang union rest stations, districts and townships as OGC API – Features collections.",
         "links": [
-            _link(url_for(".landing", _external=True), "self", "application/json", "This document"),
-            _link(url_for("api.openapi_view", _external=True), "service-desc",
+            _link(external_url(".landing"), "self", "application/json", "This document"),
+            _link(external_url("api.openapi_view"), "service-desc",
                   "application/vnd.oai.openapi+json;version=3.0", "The API definition"),
-            _link(url_for(".conformance", _external=True), "conformance", "application/json", "Conformance classes"),
-            _link(url_for(".collections", _external=True), "data", "application/json", "Collections"),
+            _link(external_url(".conformance"), "conformance", "application/json", "Conformance classes"),
+            _link(external_url(".collections"), "data", "application/json", "Collections"),
         ],
     })
 
@@ -89,12 +91,12 @@ def conformance(f: str) -> Response:
 
 def _collection_doc(cid: str) -> dict[str, Any]:
     title, description, _ = COLLECTIONS[cid]
-    items = url_for(".items", collection_id=cid, _external=True)
+    items = external_url(".items", collection_id=cid)
     return {
         "id": cid, "title": title, "description": description, "itemType": "feature", "crs": [CRS84],
         "extent": {"spatial": {"bbox": [list(geography.BBOX)], "crs": CRS84}},
         "links": [
-            _link(url_for(".collection", collection_id=cid, _external=True), "self", "application/json", title),
+            _link(external_url(".collection", collection_id=cid), "self", "application/json", title),
             _link(items, "items", GEOJSON, f"{title}: items"),
         ],
     }
@@ -103,7 +105,7 @@ def _collection_doc(cid: str) -> dict[str, Any]:
 @bp.get("/collections")
 @documented("The collections: stations, districts, townships.", params=(F,), tag="ogcapi", strict=False)
 def collections(f: str) -> Response:
-    return _json({"links": [_link(url_for(".collections", _external=True), "self", "application/json")],
+    return _json({"links": [_link(external_url(".collections"), "self", "application/json")],
                   "collections": [_collection_doc(cid) for cid in COLLECTIONS]})
 
 
@@ -143,10 +145,10 @@ def items(collection_id: str, bbox, limit: int, offset: int, f: str) -> Response
     base = {k: v for k, v in request.args.items() if k not in ("offset", "limit")}
 
     def page_url(off: int) -> str:
-        return url_for(".items", collection_id=collection_id, _external=True, **base, limit=limit, offset=off)
+        return external_url(".items", {**base, "limit": limit, "offset": off}, collection_id=collection_id)
 
     links = [_link(page_url(offset), "self", GEOJSON, "This page"),
-             _link(url_for(".collection", collection_id=collection_id, _external=True), "collection",
+             _link(external_url(".collection", collection_id=collection_id), "collection",
                    "application/json")]
     if offset + limit < len(feats):
         links.append(_link(page_url(offset + limit), "next", GEOJSON, "Next page"))
@@ -166,8 +168,8 @@ def item(collection_id: str, feature_id: str, f: str) -> Response:
         if str(ft["id"]) == feature_id:
             ft = dict(ft)
             ft["links"] = [
-                _link(url_for(".item", collection_id=collection_id, feature_id=feature_id, _external=True), "self", GEOJSON),
-                _link(url_for(".collection", collection_id=collection_id, _external=True), "collection",
+                _link(external_url(".item", collection_id=collection_id, feature_id=feature_id), "self", GEOJSON),
+                _link(external_url(".collection", collection_id=collection_id), "collection",
                       "application/json")]
             return _json(ft, GEOJSON)
     raise NotFound(f"no feature {feature_id[:60]!r} in collection {collection_id!r}")

@@ -1,16 +1,49 @@
-"""OpenAPI 3.0 document built from the routes themselves (url_map + each view's `api_doc`)."""
+"""OpenAPI 3.0 document built from the routes themselves (url_map + each view's `api_doc`).
+
+Each operation lists its query parameters and headers, its request body, the security it needs and
+every answer it can give: its successes (web.params.Reply, else 200) and the errors every route can
+give (400 bad parameters or Host; 404 under a path with parameters; 401 with a token scheme; 413 on
+writes, whose bodies web.guards reads; 429 rate limit), plus the view's own. Errors are
+application/problem+json under the JSON prefixes; pages answer HTML unless JSON is asked for.
+"""
 from __future__ import annotations
 
 import re
+from http import HTTPStatus
 from typing import Any
 
 from flask import current_app
 
+from . import JSON_PREFIXES
+from .guards import WRITE_METHODS
+from .params import Doc, Reply
+
 PROBLEM = {"type": "object", "description": "RFC 9457 problem details",
            "properties": {k: {"type": t} for k, t in (("type", "string"), ("title", "string"), ("status", "integer"),
                                                          ("detail", "string"), ("instance", "string"))}}
-
-
+PROBLEM_MEDIA = "application/problem+json"
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "An API token: `stationmap user token NAME`, or the token POST /api/auth/login returns."},
+}
+# response header: (description, always sent with the answers that list it)
+HEADERS: dict[str, tuple[str, bool]] = {
+    "Location": ("Where the new resource (or the queued job) is.", True),
+    "ETag": ("The station's version: send it back as If-Match to change the station.", True),
+    "Retry-After": ("Seconds to wait before trying again.", False),
+    "WWW-Authenticate": ("The token scheme to use: Bearer.", True),
+}
+ERRORS = {
+    400: "Bad request: the detail says which parameter, header or field and what is allowed",
+    401: "No valid credentials: a missing, unknown, expired or revoked token",
+    403: "Forbidden: the account may not touch this station (another district)",
+    404: "Not found",
+    409: "Conflict",
+    413: "The request body is too large",
+    428: "Precondition required",
+    429: "Too many requests: wait (Retry-After) and try again",
+    503: "Service unavailable: try again later (Retry-After)",
+}
 def documented_rules() -> list[tuple[str, str, Any, Any]]:
     """(OpenAPI path, method, werkzeug rule, Doc) for every route method that carries documentation."""
     out = []
@@ -25,24 +58,73 @@ def documented_rules() -> list[tuple[str, str, Any, Any]]:
     return sorted(out, key=lambda t: (t[0], t[1]))
 
 
+def _problem_content(path: str) -> dict[str, Any]:
+    problem = {PROBLEM_MEDIA: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    if path.startswith(JSON_PREFIXES):
+        return problem
+    return {"text/html": {"schema": {"type": "string"}}, **problem}  # a page's error, or JSON when asked for
+
+
+def _headers(names: tuple[str, ...]) -> dict[str, Any]:
+    return {n: {"description": HEADERS[n][0], "required": HEADERS[n][1], "schema": {"type": "string"}} for n in names}
+
+
+def _reply(path: str, doc: Doc, reply: Reply) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": reply.help}
+    if reply.status >= 400:
+        out["content"] = _problem_content(path)
+    elif reply.status != 204:
+        out["content"] = {m: {} for m in reply.media or doc.media}
+    if reply.headers:
+        out["headers"] = _headers(reply.headers)
+    return out
+
+
+def default_replies(method: str, rule: Any, doc: Doc) -> list[Reply]:
+    """The answers a route gives whatever its view does: bad input, rate limit, and by its kind unknown
+    resources, missing credentials and oversized bodies."""
+    replies = [Reply(400, ERRORS[400]), Reply(429, ERRORS[429], ("Retry-After",))]
+    if rule.arguments:
+        replies.append(Reply(404, ERRORS[404]))
+    if doc.auth:
+        replies.append(Reply(401, ERRORS[401], ("WWW-Authenticate",)))
+    if method.upper() in WRITE_METHODS:
+        replies.append(Reply(413, ERRORS[413]))
+    return replies
+
+
+def responses(path: str, method: str, rule: Any, doc: Doc) -> dict[str, Any]:
+    """Every status the operation can answer with: the defaults, overridden and extended by the view's own
+    (a view's Reply without help text takes the generic description of its status)."""
+    chosen = {r.status: r for r in default_replies(method, rule, doc)}
+    chosen.update({r.status: r if r.help else Reply(r.status, ERRORS[r.status], r.headers, r.media)
+                   for r in doc.responses})
+    if not any(s < 400 for s in chosen):
+        chosen[200] = Reply(200, HTTPStatus.OK.phrase)
+    return {str(s): _reply(path, doc, chosen[s]) for s in sorted(chosen)}
+
+
+def operation(path: str, method: str, rule: Any, doc: Doc) -> dict[str, Any]:
+    params = [p.openapi() for p in doc.params]
+    params += [{"name": name, "in": "path", "required": True, "description": help_, "schema": {"type": "string"}}
+               for name, help_ in doc.path_params.items()]
+    for arg in sorted(rule.arguments - set(doc.path_params)):  # every path parameter is declared
+        params.append({"name": arg, "in": "path", "required": True, "schema": {"type": "string"}})
+    op: dict[str, Any] = {
+        "summary": doc.summary, "description": doc.description or doc.summary,
+        "operationId": f"{rule.endpoint.replace('.', '_')}_{method}", "tags": [doc.tag], "parameters": params}
+    if doc.body is not None:
+        op["requestBody"] = doc.body.openapi()
+    if doc.auth:
+        op["security"] = [{doc.auth: []}]
+    op["responses"] = responses(path, method, rule, doc)
+    return op
+
+
 def build() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for path, method, rule, doc in documented_rules():
-        params = [p.openapi() for p in doc.params]
-        params += [{"name": name, "in": "path", "required": True, "description": help_, "schema": {"type": "string"}}
-                   for name, help_ in doc.path_params.items()]
-        for arg in sorted(rule.arguments - set(doc.path_params)):  # every path parameter is declared
-            params.append({"name": arg, "in": "path", "required": True, "schema": {"type": "string"}})
-        responses: dict[str, Any] = {"200": {"description": "OK", "content": {m: {} for m in doc.media}}}
-        problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-        responses["400"] = {"description": "Bad request: the detail says which parameter and what is allowed",
-                            "content": problem}
-        if rule.arguments:
-            responses["404"] = {"description": "Not found", "content": problem}
-        paths.setdefault(path, {})[method] = {
-            "summary": doc.summary, "description": doc.description or doc.summary,
-            "operationId": f"{rule.endpoint.replace('.', '_')}_{method}", "tags": [doc.tag],
-            "parameters": params, "responses": responses}
+        paths.setdefault(path, {})[method] = operation(path, method, rule, doc)
     return {
         "openapi": "3.0.3",
         "info": {"title": "揭阳市总工会 工会驿站地图 API — Jieyang union rest-station map", "version": "1",
@@ -52,5 +134,5 @@ def build() -> dict[str, Any]:
                  "license": {"name": "MIT"}},
         "servers": [{"url": "/"}],
         "paths": paths,
-        "components": {"schemas": {"Problem": PROBLEM}},
+        "components": {"schemas": {"Problem": PROBLEM}, "securitySchemes": SECURITY_SCHEMES},
     }

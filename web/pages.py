@@ -6,9 +6,10 @@ images, and frame-ancestors limited to the configured origins on /embed (and to 
 """
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from stationmap import mapview, travel
 from stationmap.errors import InvalidInput
@@ -17,6 +18,7 @@ from . import settings, store
 from .api import DISTRICT, KIND, REACH, check_suggest_n, select_stations
 from .i18n import UI, words
 from .params import Param, documented
+from .questions import Pending, status_json
 
 bp = Blueprint("pages", __name__)
 
@@ -58,7 +60,7 @@ def index() -> Response:
 @documented("The workers' map (HTML): locate me, nearest stations, filters, navigation links.",
             params=(LANG, BASEMAP, *VIEW), tag="pages", media=("text/html",))
 def map_page(lang, basemap, center, zoom) -> str:
-    return map_html(lang, basemap, center, zoom, **_served())
+    return map_html(lang, basemap, center, zoom, **_served())[0]
 
 
 def _served() -> dict[str, str]:
@@ -67,27 +69,34 @@ def _served() -> dict[str, str]:
 
 
 def map_html(lang: str | None, basemap: str | None, center=None, zoom=None, *, asset_base: str,
-             api_base: str | None, template: str = "map.html", **select: Any) -> str:
-    """The worker map page (or the embed page), also used by the static export (api_base None)."""
+             api_base: str | None, template: str = "map.html", script_src: str | None = None,
+             **select: Any) -> tuple[str, str]:
+    """The worker map page (or the embed page) and its map script.
+
+    Served pages carry the script inline under the request's CSP nonce; the static export (api_base
+    None) names a `script_src` file instead and writes the script there.
+    """
     lang, basemap = _common(lang, basemap)
     stations = select_stations(store().all(), **select) if select else store().all()
     m = mapview.build_map(stations, basemap=basemap, settings=settings(), lang=lang, center=center, zoom=zoom,
                           district=select.get("district"), asset_base=asset_base, api_base=api_base)
-    return render_template(template, parts=mapview.render_parts(m), **_page_context(lang, basemap, stations))
+    parts = mapview.render_parts(m)
+    html = render_template(template, parts=parts, script_src=script_src, **_page_context(lang, basemap, stations))
+    return html, parts["script"]
 
 
 @bp.get("/embed")
 @documented("The map for an <iframe> on the union's site: no page chrome; framing only from configured origins.",
             params=(DISTRICT, KIND, LANG, BASEMAP, *VIEW), tag="pages", media=("text/html",))
 def embed_page(district, kind, lang, basemap, center, zoom) -> str:
-    return map_html(lang, basemap, center, zoom, **_served(), template="embed.html", district=district, kind=kind)
+    return map_html(lang, basemap, center, zoom, **_served(), template="embed.html", district=district, kind=kind)[0]
 
 
 @bp.get("/planner")
 @documented("Coverage planning (HTML): coverage for a reach, gaps, district/township table, suggested sites, downloads.",
             params=(*REACH, Param("n", "integer", "Suggested new sites (0 for none).", default=5, minimum=0, maximum=30),
                     LANG, BASEMAP), tag="pages", media=("text/html",))
-def planner_page(lang, basemap, n: int, **reach_args) -> str:
+def planner_page(lang, basemap, n: int, **reach_args) -> Any:
     from .planner import plan
 
     lang, basemap = _common(lang, basemap)
@@ -97,17 +106,34 @@ def planner_page(lang, basemap, n: int, **reach_args) -> str:
         reach_args["mode"] = None  # the form always sends its mode menu; a mode goes with minutes only
     check_suggest_n(n)
     stations = store().all()
-    ctx = plan(stations, reach_args, n, basemap, lang, asset_base=url_for("static", filename=""))
+    try:
+        ctx = plan(stations, reach_args, n, basemap, lang, asset_base=url_for("static", filename=""))
+    except Pending as wait:  # the page refreshes itself (no script needed) until the answers are in
+        return render_template("planner_wait.html", status=status_json(wait.status), lang=lang, t=words(lang),
+                               sample=any(s.demo for s in stations)), 202, {"Cache-Control": "no-store"}
     other = "zh" if lang == "en" else "en"
     return render_template("planner.html", **ctx, modes=travel.MODES, mode_zh=travel.MODE_ZH,
                            other_lang_url=url_for("pages.planner_page", **{**request.args.to_dict(), "lang": other}),
                            **_page_context(lang, basemap, stations))
 
 
+@bp.app_context_processor
+def _nonce_helper() -> dict[str, Any]:
+    return {"csp_nonce": csp_nonce}
+
+
+def csp_nonce() -> str:
+    """This response's CSP nonce, made when a template first asks for one."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(18)
+    return g.csp_nonce
+
+
 @bp.after_app_request
 def security_headers(resp: Response) -> Response:
-    """Security headers for every response; for HTML, the CSP: only our own scripts and styles,
-    tiles from the configured hosts (the admin page: no inline script at all)."""
+    """Security headers for every response; for HTML, the CSP: only our own script files and the one
+    map script the page rendered under this response's nonce (no other inline script runs),
+    styles from us, tiles from the configured hosts."""
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if resp.mimetype != "text/html":
@@ -119,9 +145,32 @@ def security_headers(resp: Response) -> Response:
     else:
         ancestors = "'self'"
         resp.headers["X-Frame-Options"] = "SAMEORIGIN"
-    scripts = "'self'" if request.endpoint == "admin.admin_page" else "'self' 'unsafe-inline'"
+    nonce = g.get("csp_nonce")
+    scripts = f"'self' 'nonce-{nonce}'" if nonce else "'self'"
     resp.headers["Content-Security-Policy"] = (
         f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
         f"img-src 'self' data: {tiles}; connect-src 'self'; font-src 'self'; base-uri 'self'; "
         f"form-action 'self'; frame-ancestors {ancestors}")
+    return resp
+
+
+PERMISSIONS_POLICY = "geolocation=(self), camera=(), microphone=(), payment=(), usb=()"
+
+
+@bp.after_app_request
+def isolation_headers(resp: Response) -> Response:
+    """Transport and cross-origin headers, beside the CSP: HSTS on HTTPS responses (`hsts_max_age`);
+    on HTML pages a Permissions-Policy (location for "locate me", nothing else) and COOP same-origin,
+    except /embed, which lives in other sites' frames and windows; CORP same-origin on everything
+    but /embed (cross-origin, so a framing site that requires CORP can still show it). CORP binds
+    only no-cors loads, so the API's CORS fetches from the configured origins still work."""
+    max_age = int(settings()["hsts_max_age"])
+    if request.is_secure and max_age > 0:
+        resp.headers.setdefault("Strict-Transport-Security", f"max-age={max_age}")
+    embed = request.endpoint == "pages.embed_page"
+    resp.headers.setdefault("Cross-Origin-Resource-Policy", "cross-origin" if embed else "same-origin")
+    if resp.mimetype == "text/html":
+        resp.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if not embed:
+            resp.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     return resp

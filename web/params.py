@@ -1,8 +1,9 @@
-"""Query parameters declared once per route: the view gets them parsed, and /api/openapi.json is built from them.
+"""Inputs declared once per route: the view gets them parsed, and /api/openapi.json is built from them.
 
-`@documented(summary, params=[...])` on a view records its documentation and parses `request.args`
-through the declarations before the view runs, so the OpenAPI document and the code cannot drift:
-a parameter the view reads is a parameter the document lists, and an unknown one is refused (400).
+`@documented(summary, params=[...], body=..., auth=..., responses=...)` on a view records its
+documentation and parses the query (`request.args`), the declared headers and the body through the
+declarations before the view runs, so the OpenAPI document and the code cannot drift: a parameter the
+view reads is a parameter the document lists, and an unknown query parameter is refused (400).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any, Callable
 
 from flask import request
 
+from stationmap.checks import json_document
 from stationmap.errors import InvalidInput
 
 MAX_TEXT = 200
@@ -20,7 +22,7 @@ MAX_TEXT = 200
 
 @dataclass(frozen=True)
 class Param:
-    """One query parameter: name, JSON-schema type, help text and limits."""
+    """One query parameter or request header: name, JSON-schema type, help text and limits."""
 
     name: str
     type: str  # number | integer | boolean | string | array | bbox
@@ -31,6 +33,12 @@ class Param:
     maximum: float | None = None
     required: bool = False
     convert: Callable[[Any], Any] | None = None  # domain check after type parsing (e.g. amenity words)
+    location: str = "query"  # query | header
+
+    @property
+    def arg(self) -> str:
+        """The view's keyword for this input: the name, or for a header its snake-case form (If-Match: if_match)."""
+        return self.name.lower().replace("-", "_") if self.location == "header" else self.name
 
     def schema(self) -> dict[str, Any]:
         if self.type == "bbox":
@@ -48,7 +56,7 @@ class Param:
         return out
 
     def openapi(self) -> dict[str, Any]:
-        doc = {"name": self.name, "in": "query", "required": self.required, "description": self.help,
+        doc = {"name": self.name, "in": self.location, "required": self.required, "description": self.help,
                "schema": self.schema()}
         if self.type in ("array", "bbox"):
             doc.update(style="form", explode=False)
@@ -119,6 +127,45 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Body:
+    """A request body: the JSON schema the document shows, and how the view receives it (`body=`)."""
+
+    help: str
+    schema: dict[str, Any]
+    media: str = "application/json"
+    raw: bool = False  # the view gets the bytes as sent (a signature is computed over them), not the JSON
+
+    def openapi(self) -> dict[str, Any]:
+        return {"required": True, "description": self.help, "content": {self.media: {"schema": self.schema}}}
+
+    def parse(self) -> Any:
+        """The body (bounded by web.guards) as bytes, or as the JSON value the schema's top level says; else 400."""
+        from .guards import request_body
+
+        data = request_body()
+        if self.raw:
+            return data
+        value = json_document(data)
+        if self.schema.get("type") == "object" and not isinstance(value, dict):
+            raise InvalidInput(f"send a JSON object ({self.media}): {self.help}")
+        return value
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer a view gives besides those every route can give (web.openapi adds 400, 404, 413, 429 ...).
+
+    A success (status < 400) replaces the default 200; an error is a problem document. `headers` name
+    response headers described once in web.openapi.HEADERS.
+    """
+
+    status: int
+    help: str
+    headers: tuple[str, ...] = ()
+    media: tuple[str, ...] | None = None  # successes: the view's `media` unless given
+
+
+@dataclass(frozen=True)
 class Doc:
     """What /api/openapi.json says about one view."""
 
@@ -129,38 +176,46 @@ class Doc:
     media: tuple[str, ...] = ("application/json",)
     strict: bool = True  # refuse unknown query parameters
     path_params: dict[str, str] = field(default_factory=dict)
+    body: Body | None = None
+    auth: str | None = None  # the security scheme a caller needs (web.openapi.SECURITY_SCHEMES), e.g. "bearer"
+    responses: tuple[Reply, ...] = ()
 
 
 def parse_args(doc: Doc) -> dict[str, Any]:
-    """request.args -> {name: value} through the declarations; defaults filled in; InvalidInput on bad input."""
-    known = {p.name: p for p in doc.params}
+    """Query and header values -> {keyword: value} through the declarations; defaults filled in; InvalidInput on bad input."""
+    known = {p.name: p for p in doc.params if p.location == "query"}
     if doc.strict:
         unknown = sorted(set(request.args) - set(known))
         if unknown:
             allowed = ", ".join(known) or "none"
             raise InvalidInput(f"unknown parameter(s) {', '.join(repr(u[:40]) for u in unknown)}; allowed: {allowed}")
     out: dict[str, Any] = {}
-    for name, p in known.items():
-        values = request.args.getlist(name)
+    for p in doc.params:
+        values = (request.headers if p.location == "header" else request.args).getlist(p.name)
         if p.type != "boolean":
             values = [v for v in values if v.strip()]  # an empty form field means "not given"
         if not values:
             if p.required:
-                raise InvalidInput(f"parameter {name!r} is required: {p.help}")
-            out[name] = () if p.type == "array" and p.default is None else p.default
+                what = "header" if p.location == "header" else "parameter"
+                raise InvalidInput(f"{what} {p.name!r} is required: {p.help}")
+            out[p.arg] = () if p.type == "array" and p.default is None else p.default
         else:
-            out[name] = p.parse(values)
+            out[p.arg] = p.parse(values)
     return out
 
 
 def documented(summary: str, params: tuple[Param, ...] | list[Param] = (), **kwargs: Any):
-    """Attach a Doc to a view and pass the parsed query parameters to it as keyword arguments."""
+    """Attach a Doc to a view and pass it the parsed query parameters and headers as keyword arguments,
+    and the parsed body as `body` when the Doc declares one."""
     doc = Doc(summary=summary, params=tuple(params), **kwargs)
 
     def wrap(view):
         @functools.wraps(view)
         def inner(*args, **kw):
-            return view(*args, **kw, **parse_args(doc))
+            values = parse_args(doc)
+            if doc.body is not None:
+                values["body"] = doc.body.parse()
+            return view(*args, **kw, **values)
 
         inner.api_doc = doc  # type: ignore[attr-defined]
         return inner

@@ -6,32 +6,48 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataclasses import dataclass
+
 from flask import url_for
+from shapely.geometry import shape
 
 from stationmap import mapview, travel
 from stationmap.model import Station
 
-from . import settings
+from . import questions, settings
 from .api import coverage_rows
+
+
+@dataclass(frozen=True)
+class CoverageShapes:
+    """Covered and uncovered land (WGS-84 shapely) from a stored coverage answer, for the planner's map."""
+
+    covered: Any
+    uncovered: Any
+
+    @classmethod
+    def from_geojson(cls, doc: dict[str, Any]) -> "CoverageShapes":
+        parts = {f["properties"]["coverage"]: shape(f["geometry"]) for f in doc["features"]}
+        return cls(parts["covered"], parts["uncovered"])
 
 
 def plan(stations: list[Station], reach_args: dict[str, Any], n: int, basemap: str, lang: str,
          asset_base: str) -> dict[str, Any]:
-    """Template context: map parts, summary, district/township rows, gaps, suggested sites, download links."""
-    from stationmap.coverage import coverage
+    """Template context: map parts, summary, district/township rows, gaps, suggested sites, download links.
 
-    reach = travel.resolve_reach(reach_args.get("reach_m"), reach_args.get("minutes"), reach_args.get("mode"))
+    The answers come from `questions` (computed apart); `questions.Pending` propagates while one is new.
+    """
+    from stationmap.coverage import Gap
+
     k = reach_args.get("min_stations") or 1
-    cov = coverage(stations, reach, min_stations=k)
-    rows = coverage_rows(cov.to_dict())
-    gap_rows = [g.to_dict() for g in cov.gaps(20)]
-    siting: dict[str, Any] | None = None
-    if n:
-        from stationmap.siting import suggest
-
-        siting = suggest(stations, n, reach, min_stations=k).to_dict()
-    m = mapview.coverage_map(cov, stations, gap_rows, (siting or {}).get("sites", []), basemap=basemap,
-                             settings=settings(), lang=lang, asset_base=asset_base)
+    (data, meta), sited = questions.answer_all(("coverage", reach_args, 0), *([("suggest", reach_args, n)] if n else []))
+    siting = sited[0] if n else None
+    reach = meta["reach_m"]
+    rows = coverage_rows(data["table"])
+    gap_rows = [Gap.from_dict(g).to_dict() for g in data["gaps"][:20]]
+    m = mapview.coverage_map(CoverageShapes.from_geojson(data["geojson"]), stations, gap_rows,
+                             (siting or {}).get("sites", []), basemap=basemap, settings=settings(), lang=lang,
+                             asset_base=asset_base)
 
     q = {key: v for key, v in reach_args.items() if v is not None}
     downloads = {
@@ -45,7 +61,7 @@ def plan(stations: list[Station], reach_args: dict[str, Any], n: int, basemap: s
                          sites_geojson=url_for("api.suggest_view", **q, n=n, format="geojson"))
     return {
         "parts": mapview.render_parts(m), "reach_m": reach,
-        "reach_label": _reach_label(reach, reach_args.get("minutes"), reach_args.get("mode"), lang),
+        "reach_label": _reach_label(reach, meta["minutes"], meta["mode"], lang),
         "form": {**reach_args, "n": n, "min_stations": k}, "city": rows[0],
         "district_rows": [r for r in rows if r["level"] == "district"],
         "township_rows": sorted((r for r in rows if r["level"] == "township"),

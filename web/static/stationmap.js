@@ -8,7 +8,11 @@ var StationMap = (function () {
   var S = { markers: {}, filters: { amenities: [], open: false }, user: null, tapToSet: false };
 
   function $(id) { return document.getElementById(id); }
-  function t(key) { return (window.SM_I18N[S.lang] || window.SM_I18N.zh)[key] || key; }
+  var I18N = null;  /* the page's words, a JSON block the server fills (web/i18n.py) */
+  function t(key) {
+    I18N = I18N || JSON.parse(document.getElementById("sm-i18n").textContent);
+    return (I18N[S.lang] || I18N.zh)[key] || key;
+  }
   function esc(s) {
     return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];

@@ -1,0 +1,93 @@
+"""The web side of costly questions: a stored answer at once, or 202 with where the question stands.
+
+Coverage, gaps and siting are computed by `stationmap.jobs` runners, never in a request worker.
+A view calls `answer(kind, args)`: it returns the answer's data when it is known, or raises
+`Pending`, which the app turns into `202 Accepted` with `Location: /api/jobs/<id>` and `Retry-After`;
+the client polls that address and asks its own URL again once the status says `done`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, jsonify, request, url_for
+
+from stationmap.cache import LruCache
+from stationmap.jobs import Jobs, Limits, Question, Status
+
+from . import settings, store
+
+POLL_S = 1
+_ANSWERS: LruCache[dict[str, Any]] = LruCache(32)  # parsed answers, per worker, by question key
+
+
+class Pending(Exception):
+    """The question is queued or computing: answer 202 with its status."""
+
+    def __init__(self, status: Status):
+        super().__init__(status.state)
+        self.status = status
+
+
+def init_app(app) -> None:
+    from stationmap import config
+
+    cfg = app.config["STATIONMAP"]
+    app.extensions["stationmap_jobs"] = Jobs(config.data_dir(cfg), Limits.from_settings(cfg))
+    app.register_error_handler(Pending, pending_response)
+
+
+def jobs() -> Jobs:
+    return current_app.extensions["stationmap_jobs"]
+
+
+def answer(kind: str, args: dict[str, Any], n: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(answer data, reach description) for a coverage or suggest question; Pending while it computes."""
+    question, meta = Question.make(kind, args.get("reach_m"), args.get("minutes"), args.get("mode"),
+                                   args.get("min_stations") or 1, n)
+    key = question.key(store().version())
+    hit = _ANSWERS.get(key)
+    if hit is not None:
+        return hit, meta
+    status = jobs().ask(question, store().version(), request.remote_addr or "unknown")
+    if status.state == "done":
+        return _ANSWERS.put(key, status.answer or {}), meta
+    if status.state == "failed":
+        from stationmap.errors import StationmapError
+
+        raise StationmapError(f"the question could not be answered: {status.error}")
+    raise Pending(status)
+
+
+def answer_all(*asked: tuple[str, dict[str, Any], int]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Several answers for one page: every new question is queued at once; Pending for the first still open."""
+    out, pending = [], None
+    for kind, args, n in asked:
+        try:
+            out.append(answer(kind, args, n))
+        except Pending as exc:
+            pending = pending or exc
+    if pending:
+        raise pending
+    return out
+
+
+def status_json(status: Status) -> dict[str, Any]:
+    out = status.to_json()
+    out["poll"] = url_for("api.job_view", key=status.key)
+    if status.state in ("queued", "running"):
+        out["retry_after_s"] = POLL_S
+        out["message"] = ("正在计算，请稍候 · computing" if status.state == "running"
+                          else f"排队中，第 {status.position} 位 · queued, position {status.position}")
+    return out
+
+
+def pending_response(err: Pending) -> Response:
+    resp = jsonify(status_json(err.status))
+    resp.status_code = 202
+    resp.headers["Location"] = url_for("api.job_view", key=err.status.key)
+    resp.headers["Retry-After"] = str(POLL_S)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+__all__ = ["Pending", "answer", "answer_all", "init_app", "jobs", "pending_response", "status_json", "settings"]
