@@ -40,8 +40,17 @@ def check_crs(crs: str) -> str:
 
 
 def to_wgs84(lat: float, lon: float, crs: str) -> tuple[float, float]:
-    """(lat, lon) in `crs` -> (lat, lon) in WGS-84."""
-    p = _TO_WGS[check_crs(crs)](prcoords.Coords(lat, lon))
+    """(lat, lon) in `crs` -> (lat, lon) in WGS-84.
+
+    GCJ-02 and BD-09 exist only in China: elsewhere the inverse transforms do not converge (they end
+    in a math error), so such a point is refused with InvalidInput.
+    """
+    crs = check_crs(crs)
+    point = prcoords.Coords(lat, lon)
+    if crs != "wgs84" and not prcoords.sanity_in_china_p(point):
+        raise InvalidInput(f"({lat:g}, {lon:g}) is not in China, where {crs} coordinates exist; "
+                           "give points outside China in wgs84")
+    p = _TO_WGS[crs](point)
     return float(p[0]), float(p[1])
 
 

@@ -9,12 +9,14 @@ import requests
 from geographiclib.geodesic import Geodesic
 
 from stationmap import datums
+from webserver import answered
 
 PROBLEM = "application/problem+json"
 
 
 def get(server, path, **params):
-    return requests.get(server.url + path, params=params, timeout=60)
+    """A GET; costly questions (coverage, gaps, suggest) are polled until answered."""
+    return answered(lambda: requests.get(server.url + path, params=params, timeout=60))
 
 
 def problem(resp, status):

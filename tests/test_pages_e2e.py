@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from stationmap import datums, mapview
-from webserver import PHONE
+from webserver import PHONE, answered
 
 SHOTS = Path(__file__).parent / "screenshots"
 HERE = (23.548, 116.372)  # a rider in 榕城区 at noon
@@ -252,7 +252,7 @@ def test_planner(page_factory, live_server):
     n = 3 if importlib.util.find_spec("stationmap.siting") else 0
     page = page_factory()
     page.goto(live_server.url + f"/planner?minutes=15&mode=ebike&min_stations=1&n={n}")
-    page.wait_for_selector("#sm-districts")
+    page.wait_for_selector("#sm-districts", timeout=120_000)
     assert page.locator("#sm-districts tbody tr").count() == 5
     assert page.locator("#sm-townships tbody tr").count() == 87
     assert "模型估算" in page.inner_text("#sm-modelled")
@@ -261,12 +261,12 @@ def test_planner(page_factory, live_server):
         assert page.locator("#sm-sites tbody tr").count() == n
     page.screenshot(path=str(SHOTS / "planner.png"), full_page=True)
     for link in page.eval_on_selector_all(".sm-downloads a", "els => els.map(e => e.href)"):
-        resp = requests.get(link, timeout=120)
+        resp = answered(lambda: requests.get(link, timeout=120))
         assert resp.status_code == 200 and resp.headers["Content-Disposition"].startswith("attachment"), link
     page.select_option("select[name=min_stations]", "2")
     page.fill("input[name=n]", "0")
     page.click("#sm-plan-form button[type=submit]")
-    page.wait_for_selector("#sm-districts")
+    page.wait_for_selector("#sm-districts", timeout=120_000)
     assert "min_stations=2" in page.url
     assert not page.errors
     assert external_hosts(page) <= tile_hosts(live_server)
@@ -278,13 +278,13 @@ def test_planner_map_size_and_reach_in_metres(page_factory, live_server, viewpor
     'or reach (m)' field works: typing metres clears the minutes, and the mode menu is not held against it."""
     page = page_factory(viewport=viewport)
     page.goto(live_server.url + "/planner?n=0")
-    page.wait_for_selector("#sm-districts")
+    page.wait_for_selector("#sm-districts", timeout=120_000)
     assert page.locator(".sm-main").bounding_box()["height"] >= 0.5 * viewport["height"]
     assert page.evaluate("document.scrollingElement.scrollHeight") > viewport["height"]  # the page scrolls
     page.fill("input[name=reach_m]", "2000")
     assert page.input_value("input[name=minutes]") == ""
     page.click("#sm-plan-form button[type=submit]")
-    page.wait_for_selector("#sm-districts")
+    page.wait_for_selector("#sm-districts", timeout=120_000)
     assert "reach_m=2000" in page.url and "直线 2,000 米" in page.inner_text("h2")
     assert page.locator(".sm-main").bounding_box()["height"] >= 0.5 * viewport["height"]
     assert not page.errors

@@ -35,3 +35,20 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 390, "height": 844}
+
+
+def answered(fetch, wait_s: float = 180.0):
+    """The response to a costly question: `fetch()` again after each 202 until the answer is in.
+
+    The 202 itself is checked on the way: it names the job to poll (Location) and a Retry-After.
+    """
+    import time
+
+    deadline = time.monotonic() + wait_s
+    resp = fetch()
+    while resp.status_code == 202:
+        assert resp.headers["Location"].startswith("/api/jobs/") and int(resp.headers["Retry-After"]) >= 1
+        assert time.monotonic() < deadline, "the question was not answered in time"
+        time.sleep(0.3)
+        resp = fetch()
+    return resp

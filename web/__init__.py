@@ -74,7 +74,7 @@ def problem_response(status: int, title: str, detail: str, type_uri: str = "abou
     return resp
 
 
-def _problem(err: Exception) -> Response | tuple[str, int]:
+def _problem(err: Exception) -> Response:
     """The one error handler: library errors and HTTP errors as problem+json (API) or a short page."""
     if isinstance(err, HTTPException):
         status, title, detail, type_uri = err.code or 500, err.name, _http_detail(err), "about:blank"
@@ -83,12 +83,14 @@ def _problem(err: Exception) -> Response | tuple[str, int]:
         status, title, detail, type_uri = err.status, err.title, str(err), err.type_uri
     if _wants_json():
         resp = problem_response(status, title, detail, type_uri)
-        if isinstance(err, HTTPException) and status == 405 and err.valid_methods:
-            resp.headers["Allow"] = ", ".join(err.valid_methods)
-        if isinstance(err, StationmapError) and getattr(err, "retry_after", None):
-            resp.headers["Retry-After"] = str(err.retry_after)
-        return resp
-    return render_template("error.html", status=status, title=title, detail=detail), status
+    else:
+        resp = Response(render_template("error.html", status=status, title=title, detail=detail), status,
+                        mimetype="text/html")
+    if isinstance(err, HTTPException) and status == 405 and err.valid_methods:
+        resp.headers["Allow"] = ", ".join(err.valid_methods)  # RFC 9110: a 405 lists what is allowed, page or API
+    if isinstance(err, StationmapError) and getattr(err, "retry_after", None):
+        resp.headers["Retry-After"] = str(err.retry_after)
+    return resp
 
 
 def _http_detail(err: HTTPException) -> str:

@@ -74,7 +74,7 @@ def _reply(path: str, doc: Doc, reply: Reply) -> dict[str, Any]:
     if reply.status >= 400:
         out["content"] = _problem_content(path)
     elif reply.status != 204:
-        out["content"] = {m: {} for m in reply.media or doc.media}
+        out["content"] = {m: {"schema": reply.schema} if reply.schema else {} for m in reply.media or doc.media}
     if reply.headers:
         out["headers"] = _headers(reply.headers)
     return out
@@ -97,7 +97,7 @@ def responses(path: str, method: str, rule: Any, doc: Doc) -> dict[str, Any]:
     """Every status the operation can answer with: the defaults, overridden and extended by the view's own
     (a view's Reply without help text takes the generic description of its status)."""
     chosen = {r.status: r for r in default_replies(method, rule, doc)}
-    chosen.update({r.status: r if r.help else Reply(r.status, ERRORS[r.status], r.headers, r.media)
+    chosen.update({r.status: r if r.help else Reply(r.status, ERRORS[r.status], r.headers, r.media, r.schema)
                    for r in doc.responses})
     if not any(s < 400 for s in chosen):
         chosen[200] = Reply(200, HTTPStatus.OK.phrase)

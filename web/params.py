@@ -156,13 +156,14 @@ class Reply:
     """An answer a view gives besides those every route can give (web.openapi adds 400, 404, 413, 429 ...).
 
     A success (status < 400) replaces the default 200; an error is a problem document. `headers` name
-    response headers described once in web.openapi.HEADERS.
+    response headers described once in web.openapi.HEADERS; `schema` is a success body's JSON schema.
     """
 
     status: int
     help: str
     headers: tuple[str, ...] = ()
     media: tuple[str, ...] | None = None  # successes: the view's `media` unless given
+    schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

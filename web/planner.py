@@ -40,8 +40,9 @@ def plan(stations: list[Station], reach_args: dict[str, Any], n: int, basemap: s
     from stationmap.coverage import Gap
 
     k = reach_args.get("min_stations") or 1
-    (data, meta), sited = questions.answer_all(("coverage", reach_args, 0), *([("suggest", reach_args, n)] if n else []))
-    siting = sited[0] if n else None
+    answers = questions.answer_all(("coverage", reach_args, 0), *([("suggest", reach_args, n)] if n else []))
+    data, meta = answers[0]
+    siting = answers[1][0] if n else None
     reach = meta["reach_m"]
     rows = coverage_rows(data["table"])
     gap_rows = [Gap.from_dict(g).to_dict() for g in data["gaps"][:20]]

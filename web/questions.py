@@ -15,6 +15,7 @@ from stationmap.cache import LruCache
 from stationmap.jobs import Jobs, Limits, Question, Status
 
 from . import settings, store
+from .params import Reply
 
 POLL_S = 1
 _ANSWERS: LruCache[dict[str, Any]] = LruCache(32)  # parsed answers, per worker, by question key
@@ -88,6 +89,24 @@ def pending_response(err: Pending) -> Response:
     resp.headers["Retry-After"] = str(POLL_S)
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+# -- what /api/openapi.json says about these answers ---------------------------------------------
+JOB_STATUS = {
+    "type": "object", "description": "Where a costly question stands (status_json).",
+    "required": ["job", "status", "question", "poll"],
+    "properties": {"job": {"type": "string"}, "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+                   "question": {"type": "object"}, "position": {"type": "integer"}, "error": {"type": "string"},
+                   "poll": {"type": "string"}, "retry_after_s": {"type": "number"}, "message": {"type": "string"},
+                   "answer_ready": {"type": "boolean"}},
+}
+COSTLY = (
+    Reply(202, "Being computed apart: the job's status. Poll Location until it is done, then ask again.",
+          ("Location", "Retry-After"), media=("application/json",), schema=JOB_STATUS),
+    Reply(429, "Too many requests, or this address has too many questions computing or has used its hourly "
+          "computing budget.", ("Retry-After",)),
+    Reply(503, "Too many questions are being computed: try again later.", ("Retry-After",)),
+)
 
 
 __all__ = ["Pending", "answer", "answer_all", "init_app", "jobs", "pending_response", "status_json", "settings"]
