@@ -184,7 +184,7 @@ def login(body: dict[str, Any]) -> Response:
 
 
 @bp.post("/api/auth/logout")
-@documented("Revoke the bearer token of this request.", tag="admin", auth="bearer",
+@documented("Revoke the bearer token of this request.", tag="admin", auth="bearer", status=204,
             responses=(Reply(204, "Revoked."),))
 def logout() -> Response:
     """Revoke the token this request carries."""
@@ -222,6 +222,7 @@ def admin_station(station_id: str) -> Response:
 
 @bp.post("/api/stations")
 @documented("Create a station (bearer token).", params=(CRS,), tag="admin", auth="bearer", body=NEW_STATION,
+            status=201,
             responses=(Reply(201, "Created: the station with its ETag; Location is its edit view.", ("Location", "ETag")),
                        FORBIDDEN, Reply(409, "A station with this id exists: edit it instead.")))
 def create(crs: str, body: dict[str, Any]) -> Response:
@@ -257,7 +258,7 @@ def reopen(station_id: str, if_match: str | None) -> Response:
 
 @bp.delete("/api/stations/<station_id>")
 @documented("Delete a station (bearer token, If-Match); the audit log keeps it.", params=(IF_MATCH,), tag="admin",
-            auth="bearer", path_params={"station_id": "Station id."},
+            auth="bearer", path_params={"station_id": "Station id."}, status=204,
             responses=(Reply(204, "Deleted."), FORBIDDEN, *VERSIONED))
 def delete(station_id: str, if_match: str | None) -> Response:
     delete_station(store(), current_user(), station_id[:100], if_match)
@@ -292,7 +293,7 @@ def audit_view(station, actor, since, limit: int, format: str) -> Response:
 @bp.post("/api/stations/<station_id>/telemetry")
 @documented("A smart station's signed report (X-Signature: sha256=HMAC of the body with its device key).",
             params=(SIGNATURE,), tag="telemetry", path_params={"station_id": "Station id."}, body=REPORT,
-            responses=(Reply(201, "Accepted: the station's live status."),
+            status=201, responses=(Reply(201, "Accepted: the station's live status."),
                        Reply(401, "Unsigned or wrongly signed, or the station has no device key."),
                        Reply(409, "Replayed: the nonce was used before, or the time is outside the window.")))
 def telemetry_post(station_id: str, x_signature: str | None, body: bytes) -> Response:

@@ -20,7 +20,7 @@ from stationmap.model import KINDS, STATUSES, Station
 
 from . import questions, settings, store
 from .admin import annotate_live
-from .params import Param, documented
+from .params import Param, Reply, documented
 
 bp = Blueprint("api", __name__)
 health_bp = Blueprint("health", __name__)
@@ -126,7 +126,7 @@ def nearest_view(lat: float, lon: float, k: int, crs: str, kind, amenity, open_n
 @documented("Share of land and (modelled) population within reach, for the city, each district and township. "
             "A question not answered before is computed apart: 202 with a job to poll, then ask again.",
             params=(*REACH, FORMAT), tag="planning",
-            media=("application/json", "application/geo+json", "text/csv"))
+            media=("application/json", "application/geo+json", "text/csv"), responses=questions.COSTLY)
 def coverage_view(format: str, **args: Any) -> Response:
     data, meta = questions.answer("coverage", args)
     if format == "geojson":
@@ -162,7 +162,8 @@ def _shares(v: dict[str, Any]) -> dict[str, Any]:
             "Computed with coverage: 202 with a job to poll while it is new.",
             params=(*REACH, Param("limit", "integer", "How many gaps.", default=50, minimum=1,
                                   maximum=jobs.GAPS_KEPT), FORMAT),
-            tag="planning", media=("application/json", "application/geo+json", "text/csv"))
+            tag="planning", media=("application/json", "application/geo+json", "text/csv"),
+            responses=questions.COSTLY)
 def gaps_view(format: str, limit: int, **args: Any) -> Response:
     from stationmap import coverage
 
@@ -179,7 +180,8 @@ def gaps_view(format: str, limit: int, **args: Any) -> Response:
 @documented("n new sites that maximise newly covered (modelled) population, each with its marginal gain. "
             "Computed apart: 202 with a job to poll while it is new.",
             params=(Param("n", "integer", "How many new sites.", default=5, minimum=1, maximum=100), *REACH, FORMAT),
-            tag="planning", media=("application/json", "application/geo+json", "text/csv"))
+            tag="planning", media=("application/json", "application/geo+json", "text/csv"),
+            responses=questions.COSTLY)
 def suggest_view(format: str, n: int, **args: Any) -> Response:
     check_suggest_n(n)
     result, meta = questions.answer("suggest", args, n)
@@ -194,7 +196,8 @@ def suggest_view(format: str, n: int, **args: Any) -> Response:
 @bp.get("/jobs/<key>")
 @documented("Where a costly question stands: queued (with its place), running, done or failed. Once done, "
             "ask the question's own address again for the answer.", tag="planning",
-            path_params={"key": "The job id from a 202 answer."})
+            path_params={"key": "The job id from a 202 answer."},
+            responses=(Reply(200, "Where the question stands.", schema=questions.JOB_STATUS),))
 def job_view(key: str) -> Response:
     status = questions.jobs().status(key[:64])
     resp = jsonify(questions.status_json(status) | ({"answer_ready": True} if status.state == "done" else {}))

@@ -81,9 +81,10 @@ def _reply(path: str, doc: Doc, reply: Reply) -> dict[str, Any]:
 
 
 def default_replies(method: str, rule: Any, doc: Doc) -> list[Reply]:
-    """The answers a route gives whatever its view does: bad input, rate limit, and by its kind unknown
-    resources, missing credentials and oversized bodies."""
-    replies = [Reply(400, ERRORS[400]), Reply(429, ERRORS[429], ("Retry-After",))]
+    """The answers a route gives whatever its view does: its success, bad input, rate limit, and by its kind
+    unknown resources, missing credentials and oversized bodies."""
+    replies = [Reply(doc.status, HTTPStatus(doc.status).phrase), Reply(400, ERRORS[400]),
+               Reply(429, ERRORS[429], ("Retry-After",))]
     if rule.arguments:
         replies.append(Reply(404, ERRORS[404]))
     if doc.auth:
@@ -99,8 +100,6 @@ def responses(path: str, method: str, rule: Any, doc: Doc) -> dict[str, Any]:
     chosen = {r.status: r for r in default_replies(method, rule, doc)}
     chosen.update({r.status: r if r.help else Reply(r.status, ERRORS[r.status], r.headers, r.media, r.schema)
                    for r in doc.responses})
-    if not any(s < 400 for s in chosen):
-        chosen[200] = Reply(200, HTTPStatus.OK.phrase)
     return {str(s): _reply(path, doc, chosen[s]) for s in sorted(chosen)}
 
 

@@ -17,8 +17,8 @@ from stationmap.errors import InvalidInput
 from . import settings, store
 from .api import DISTRICT, KIND, REACH, check_suggest_n, select_stations
 from .i18n import UI, words
-from .params import Param, documented
-from .questions import Pending, status_json
+from .params import Param, Reply, documented
+from .questions import COSTLY, Pending, status_json
 
 bp = Blueprint("pages", __name__)
 
@@ -95,7 +95,9 @@ def embed_page(district, kind, lang, basemap, center, zoom) -> str:
 @bp.get("/planner")
 @documented("Coverage planning (HTML): coverage for a reach, gaps, district/township table, suggested sites, downloads.",
             params=(*REACH, Param("n", "integer", "Suggested new sites (0 for none).", default=5, minimum=0, maximum=30),
-                    LANG, BASEMAP), tag="pages", media=("text/html",))
+                    LANG, BASEMAP), tag="pages", media=("text/html",),
+            responses=(Reply(202, "The answers are being computed: a page that reloads itself until they are in."),
+                       *COSTLY[1:]))
 def planner_page(lang, basemap, n: int, **reach_args) -> Any:
     from .planner import plan
 

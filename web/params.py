@@ -153,10 +153,11 @@ class Body:
 
 @dataclass(frozen=True)
 class Reply:
-    """An answer a view gives besides those every route can give (web.openapi adds 400, 404, 413, 429 ...).
+    """An answer a view gives besides those every route can give (web.openapi adds 400, 404, 413, 429 ...),
+    or a better description of one of those or of the view's success (`Doc.status`).
 
-    A success (status < 400) replaces the default 200; an error is a problem document. `headers` name
-    response headers described once in web.openapi.HEADERS; `schema` is a success body's JSON schema.
+    An error (status >= 400) is a problem document. `headers` name response headers described once in
+    web.openapi.HEADERS; `schema` is a success body's JSON schema.
     """
 
     status: int
@@ -177,13 +178,15 @@ class Doc:
     media: tuple[str, ...] = ("application/json",)
     strict: bool = True  # refuse unknown query parameters
     path_params: dict[str, str] = field(default_factory=dict)
+    status: int = 200  # the success
     body: Body | None = None
     auth: str | None = None  # the security scheme a caller needs (web.openapi.SECURITY_SCHEMES), e.g. "bearer"
     responses: tuple[Reply, ...] = ()
 
 
 def parse_args(doc: Doc) -> dict[str, Any]:
-    """Query and header values -> {keyword: value} through the declarations; defaults filled in; InvalidInput on bad input."""
+    """Query and header values -> {keyword: value} through the declarations; defaults filled in;
+    InvalidInput on bad input."""
     known = {p.name: p for p in doc.params if p.location == "query"}
     if doc.strict:
         unknown = sorted(set(request.args) - set(known))

@@ -95,7 +95,8 @@ def pending_response(err: Pending) -> Response:
 JOB_STATUS = {
     "type": "object", "description": "Where a costly question stands (status_json).",
     "required": ["job", "status", "question", "poll"],
-    "properties": {"job": {"type": "string"}, "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+    "properties": {"job": {"type": "string"},
+                   "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
                    "question": {"type": "object"}, "position": {"type": "integer"}, "error": {"type": "string"},
                    "poll": {"type": "string"}, "retry_after_s": {"type": "number"}, "message": {"type": "string"},
                    "answer_ready": {"type": "boolean"}},
