@@ -70,3 +70,12 @@ def test_datum_names(name, expected):
 def test_unknown_datum_is_refused_with_the_allowed_names():
     with pytest.raises(InvalidInput, match="wgs84, gcj02, bd09"):
         datums.to_wgs84(23.5, 116.3, "cgcs2001")
+
+
+@pytest.mark.parametrize("crs", ["gcj02", "bd09"])
+@pytest.mark.parametrize("lat,lon", [(-90, -180), (90, 180), (0, 0), (51.5, -0.1)])
+def test_points_outside_china_are_refused_in_chinese_datums(crs, lat, lon):
+    """The inverse transforms do not converge far from China (a math error, once a 500 from /api/nearest)."""
+    with pytest.raises(InvalidInput, match="not in China"):
+        datums.to_wgs84(lat, lon, crs)
+    assert datums.to_wgs84(lat, lon, "wgs84") == (lat, lon)

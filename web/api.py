@@ -46,6 +46,7 @@ REACH = (
     Param("min_stations", "integer", "Stations that must reach a place: 1, or 2 for 双15 cross coverage (交叉覆盖).",
           enum=(1, 2), default=1),
 )
+OPENAPI_MEDIA = "application/vnd.oai.openapi+json;version=3.0"
 FORMAT = Param("format", "string", "Response format.", enum=("json", "geojson", "csv"), default="json")
 
 
@@ -243,11 +244,13 @@ def townships_view(layer: str) -> Response:
 # -- service -----------------------------------------------------------------------------------
 @bp.get("/openapi.json")
 @documented("This document: OpenAPI 3 description of every route of the service.", tag="service",
-            media=("application/vnd.oai.openapi+json;version=3.0",))
+            media=(OPENAPI_MEDIA,))
 def openapi_view() -> Response:
     from .openapi import build
 
-    return jsonify(build())
+    resp = jsonify(build())
+    resp.content_type = OPENAPI_MEDIA  # as documented, and as the OGC API landing page's service-desc link says
+    return resp
 
 
 @health_bp.get("/healthz")
