@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from webserver import start  # noqa: E402
 
 PUNING = "445281"
-MAX_EXAMPLES = 6
+MAX_EXAMPLES = 5
 GENEROUS = "100000/minute"
 PHASES = ["examples", "coverage", "fuzzing"]
 CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance",

@@ -109,7 +109,7 @@ def test_embed(hostile_server, hostile_dir, watched, basemap):
 
 def test_planner(hostile_server, hostile_dir, watched):
     watched.goto(hostile_server.url + "/planner?reach_m=3000&n=0")
-    watched.wait_for_function("window.SMPlanner && SMPlanner.count > 0", timeout=120_000)
+    watched.wait_for_function("() => window.SMPlanner && SMPlanner.count > 0", timeout=120_000)
     assert watched.evaluate("SMPlanner.count") == 135
     assert watched.locator(".sm-plan-station").count() == 135
     names = watched.evaluate("""() => SMPlanner.markers.map(m => { m.openTooltip();

@@ -1,10 +1,11 @@
 """OpenAPI 3.0 document built from the routes themselves (url_map + each view's `api_doc`).
 
 Each operation lists its query parameters and headers, its request body, the security it needs and
-every answer it can give: its successes (web.params.Reply, else 200) and the errors every route can
-give (400 bad parameters or Host; 404 under a path with parameters; 401 with a token scheme; 413 on
-writes, whose bodies web.guards reads; 429 rate limit), plus the view's own. Errors are
-application/problem+json under the JSON prefixes; pages answer HTML unless JSON is asked for.
+every answer it can give: its success (`Doc.status`), the errors every route can give (400 bad
+parameters or Host; 404 under a path with parameters; 401 with a token scheme; 413 on writes, whose
+bodies web.guards reads; 429 rate limit), and the view's own answers (`Doc.responses`: 403, 409, 428,
+202 for a queued computation ...). Errors are application/problem+json under the JSON prefixes; pages
+answer HTML unless JSON is asked for.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from . import JSON_PREFIXES
 from .guards import WRITE_METHODS
 from .params import Doc, Reply
 
-PROBLEM = {"type": "object", "description": "RFC 9457 problem details",
+PROBLEM = {"type": "object", "description": "RFC 9457 problem details; `detail` says what to change",
+           "required": ["type", "title", "status", "detail"],
            "properties": {k: {"type": t} for k, t in (("type", "string"), ("title", "string"), ("status", "integer"),
                                                          ("detail", "string"), ("instance", "string"))}}
 PROBLEM_MEDIA = "application/problem+json"
@@ -44,6 +46,8 @@ ERRORS = {
     429: "Too many requests: wait (Retry-After) and try again",
     503: "Service unavailable: try again later (Retry-After)",
 }
+
+
 def documented_rules() -> list[tuple[str, str, Any, Any]]:
     """(OpenAPI path, method, werkzeug rule, Doc) for every route method that carries documentation."""
     out = []
@@ -104,6 +108,7 @@ def responses(path: str, method: str, rule: Any, doc: Doc) -> dict[str, Any]:
 
 
 def operation(path: str, method: str, rule: Any, doc: Doc) -> dict[str, Any]:
+    """One OpenAPI operation: parameters (query, header, path), body, security and responses."""
     params = [p.openapi() for p in doc.params]
     params += [{"name": name, "in": "path", "required": True, "description": help_, "schema": {"type": "string"}}
                for name, help_ in doc.path_params.items()]

@@ -17,6 +17,8 @@ from flask import request
 from stationmap.checks import json_document
 from stationmap.errors import InvalidInput
 
+from .guards import request_body
+
 MAX_TEXT = 200
 
 
@@ -140,8 +142,6 @@ class Body:
 
     def parse(self) -> Any:
         """The body (bounded by web.guards) as bytes, or as the JSON value the schema's top level says; else 400."""
-        from .guards import request_body
-
         data = request_body()
         if self.raw:
             return data

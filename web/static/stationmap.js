@@ -77,7 +77,7 @@ var StationMap = (function () {
   function popupHtml(st) {
     var am = st.am.map(amenityName).join(S.lang === "en" ? ", " : "、");
     return '<div class="sm-popup" data-id="' + esc(st.id) + '">' +
-      '<div class="sm-popup-kind sm-k-' + st.k + '">' + esc(kindLabel(st)) + (st.demo ? ' · <span class="sm-demo">' +
+      '<div class="sm-popup-kind sm-k-' + esc(st.k) + '">' + esc(kindLabel(st)) + (st.demo ? ' · <span class="sm-demo">' +
         esc(t("sample_short")) + "</span>" : "") + "</div>" +
       "<h3>" + esc(st.n) + "</h3>" + openBadge(st) + liveBadge(st) + navButtons(st) +
       "<dl><dt>" + esc(t("hours")) + "</dt><dd>" + esc(hoursText(st)) + "</dd>" +
