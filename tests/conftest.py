@@ -1,4 +1,8 @@
 """Shared pytest fixtures."""
+import os as _os
+
+# runners of costly questions started by the tests exit soon after their last question
+_os.environ.setdefault("STATIONMAP_JOB_IDLE_EXIT_S", "10")
 
 
 # -- registry data directories (issue 6: accounts, editing, telemetry) ------------------------
