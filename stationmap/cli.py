@@ -71,7 +71,7 @@ def import_cmd(file: Path, crs: str, merge: bool, dry_run: bool, sheet: str | No
     click.echo(result.summary())
 
 
-# -- accounts, devices, usage, audit (issue 6) -------------------------------------------------
+# -- accounts, devices, usage, audit ---------------------------------------------------------
 def _data_dir(store: StationStore) -> Path:
     return Path(getattr(store, "path")).parent
 
@@ -339,7 +339,7 @@ def render_cmd(out_dir: Path, basemap: str | None, lang: str | None, store: Stat
     click.echo(f"wrote {len(files)} files to {out_dir}; open {out_dir / 'index.html'} or copy the folder to any web server")
 
 
-# -- query engine: nearest, coverage, gaps, suggest (issue 4) ---------------------------------
+# -- query engine: nearest, coverage, gaps, suggest -----------------------------------------
 def _reach_options(fn):
     """--reach-m | --minutes/--mode, --min-stations, --demand: the reach every planning command takes."""
     options = [

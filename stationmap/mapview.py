@@ -257,22 +257,24 @@ def coverage_map(cov: Any, stations: Iterable[Station], gaps: list[dict[str, Any
 
 
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+_INLINE_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
 
 
 def render_parts(m: folium.Map) -> dict[str, Any]:
     """The folium page in parts for our own templates: head links and styles, the map div, the script,
-    and the JSON data blocks ({id: JSON text}) of its `DataLayer`s.
+    the JSON data blocks ({id: JSON text}) of its `DataLayer`s, and its styles.
 
-    Folium puts a small inline script in the head; it moves to the script part, so that the page
-    carries exactly one script of its own, which the page gives a CSP nonce or serves as a file.
+    Folium puts a small inline script and a few style elements in the head; they move to the script
+    and style parts, so that the page carries exactly one script and one style element of its own,
+    which the page gives its CSP nonce (or, for the script, serves as a file).
     """
     fig = m.get_root()
     fig.render()
     header = fig.header.render()
-    inline = _INLINE_SCRIPT.findall(header)
+    scripts, styles = _INLINE_SCRIPT.findall(header), _INLINE_STYLE.findall(header)
     blocks = {el.block_id: script_json(el.data) for el in m._children.values() if isinstance(el, DataLayer)}
-    return {"header": _INLINE_SCRIPT.sub("", header), "html": fig.html.render(),
-            "script": "\n".join(inline + [fig.script.render()]), "data": blocks}
+    return {"header": _INLINE_STYLE.sub("", _INLINE_SCRIPT.sub("", header)), "html": fig.html.render(),
+            "script": "\n".join(scripts + [fig.script.render()]), "style": "\n".join(styles), "data": blocks}
 
 
 def script_json(value: Any) -> str:

@@ -5,7 +5,7 @@ import os as _os
 _os.environ.setdefault("STATIONMAP_JOB_IDLE_EXIT_S", "10")
 
 
-# -- registry data directories (issue 6: accounts, editing, telemetry) ------------------------
+# -- registry data directories: accounts, editing, telemetry -------------------------------------
 import shutil as _shutil
 
 import pytest as _pytest
@@ -29,7 +29,7 @@ def registry_dir(_registry_template, tmp_path):
     return d
 
 
-# -- the running web app (issue 5: API, OGC API, pages) ------------------------------------------
+# -- the running web app: API, OGC API, pages -----------------------------------------------
 @_pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """The real app on a free loopback port, with its own sample registry; CORS and framing for one origin."""

@@ -46,7 +46,7 @@ def test_every_parameter_with_malformed_values(client, spec):
     sent = 0
     for path, item in spec["paths"].items():
         if "get" not in item:
-            continue  # writes: issue 6's tests
+            continue  # writes: test_admin_api.py and test_api_contract.py
         for param in item["get"]["parameters"]:
             if param["in"] != "query":
                 continue

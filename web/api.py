@@ -78,7 +78,7 @@ def stations(**args: Any) -> Response:
     now = datetime.now(TZ)
     chosen = select_stations(store().all(), when=now, **args)
     doc = publish.feature_collection(chosen, now)
-    annotate_live(doc["features"])  # smart stations' live status (issue 6)
+    annotate_live(doc["features"])  # smart stations' live status
     return geojson_response(doc)
 
 

@@ -148,9 +148,9 @@ def security_headers(resp: Response) -> Response:
         ancestors = "'self'"
         resp.headers["X-Frame-Options"] = "SAMEORIGIN"
     nonce = g.get("csp_nonce")
-    scripts = f"'self' 'nonce-{nonce}'" if nonce else "'self'"
+    own = f"'self' 'nonce-{nonce}'" if nonce else "'self'"
     resp.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
+        f"default-src 'self'; script-src {own}; style-src {own}; "
         f"img-src 'self' data: {tiles}; connect-src 'self'; font-src 'self'; base-uri 'self'; "
         f"form-action 'self'; frame-ancestors {ancestors}")
     return resp

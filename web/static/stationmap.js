@@ -52,7 +52,7 @@ var StationMap = (function () {
       : '<span class="sm-badge sm-isclosed">' + esc(t("closed_now")) + "</span>";
   }
 
-  /* Smart stations' live status from their own reports (/api/live; issue 6): open, closed or unknown. */
+  /* Smart stations' live status from their own reports (/api/live): open, closed or unknown. */
   function liveBadge(st) {
     if (st.k !== "smart" || !S.live) return "";
     var l = S.live[st.id] || { state: "unknown" };
