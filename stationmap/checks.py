@@ -32,17 +32,21 @@ def number(value: Any, what: str) -> float:
     return x
 
 
-def whole_number(value: Any, what: str, low: int, high: int) -> int:
-    """A whole number from `low` to `high` ('3' and 3.0 are fine, 2.5 is not)."""
+def whole_number(value: Any, what: str, low: int, high: int | None = None) -> int:
+    """A whole number from `low` to `high` (no upper bound if None; '3' and 3.0 are fine, 2.5 is not)."""
     try:
         if isinstance(value, bool) or float(value) != int(float(value)):
             raise ValueError
         n = int(float(value))
     except (TypeError, ValueError, OverflowError):
-        raise InvalidInput(f"{what} {value!r} is not a whole number; use {low} to {high}") from None
-    if not low <= n <= high:
-        raise InvalidInput(f"{what} {value!r} is out of range; use {low} to {high}")
+        raise InvalidInput(f"{what} {value!r} is not a whole number; use {_range(low, high)}") from None
+    if n < low or high is not None and n > high:
+        raise InvalidInput(f"{what} {value!r} is out of range; use {_range(low, high)}")
     return n
+
+
+def _range(low: int, high: int | None) -> str:
+    return f"{low} to {high}" if high is not None else f"at least {low}"
 
 
 def lat_lon(lat: Any, lon: Any) -> tuple[float, float]:

@@ -7,24 +7,54 @@ no traceback reaches the user.
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from pathlib import Path
 
 import click
 
-from . import config
-from .errors import ImportRejected, StationmapError
+from typing import Any
+
+from . import config, params
+from .params import Param
+from .errors import ImportRejected, InvalidInput, StationmapError
 from .store import StationStore, open_store
 
 
+def option(param: Param, *decls: str, **kwargs: Any):
+    """A click option (or, with no flags, an argument) from a parameter's one declaration
+    (stationmap.params): its help and default, the value parsed and bounded as the web API does."""
+    def parse(_ctx: click.Context, given: click.Parameter, value: Any) -> Any:
+        values = [v for v in (value if isinstance(value, tuple) else (value,)) if v is not None]
+        if not values:
+            return () if param.type == "array" and param.default is None else param.default
+        try:
+            return param.bounded(config.load_settings()).parse([str(v) for v in values])
+        except InvalidInput as exc:  # said with the option's own name
+            raise click.BadParameter(str(exc), param=given) from None
+
+    if decls and decls[0].startswith("-"):
+        shown = f" [default: {param.default}]" if param.default not in (None, False) else ""
+        kwargs.setdefault("metavar", "|".join(map(str, param.enum)) if param.enum and param.type != "array"
+                          else param.name.upper())
+        return click.option(*decls, param.name, default=None, multiple=param.type == "array", callback=parse,
+                            help=param.help + shown, **kwargs)
+    return click.argument(param.name, callback=parse, **kwargs)
+
+
 def with_store(fn):
-    """Add --data-dir and pass the opened registry as `store`."""
+    """Add --data-dir and pass the opened registry as `store`, and the directory as `data_dir` to
+    commands that take it (accounts, audit and telemetry are kept beside the registry)."""
+    wants_dir = "data_dir" in inspect.signature(fn).parameters
 
     @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                   help="Registry directory (default: $STATIONMAP_DATA_DIR or ./stationmap-data).")
     @functools.wraps(fn)
     def wrapper(*args, data_dir: Path | None = None, **kwargs):
-        return fn(*args, store=open_store(config.data_dir({"data_dir": data_dir})), **kwargs)
+        directory = config.data_dir({"data_dir": data_dir})
+        if wants_dir:
+            kwargs["data_dir"] = directory
+        return fn(*args, store=open_store(directory), **kwargs)
 
     return wrapper
 
@@ -72,10 +102,6 @@ def import_cmd(file: Path, crs: str, merge: bool, dry_run: bool, sheet: str | No
 
 
 # -- accounts, devices, usage, audit ---------------------------------------------------------
-def _data_dir(store: StationStore) -> Path:
-    return Path(getattr(store, "path")).parent
-
-
 def _read_password() -> str:
     """Prompt twice on a terminal; read one line from standard input otherwise (scripts)."""
     if sys.stdin.isatty():
@@ -102,35 +128,35 @@ def user_group() -> None:
 @click.option("--password", "with_password", is_flag=True,
               help="Set a password for the admin page (prompted; read from standard input when piped).")
 @with_store
-def user_add(name: str, role: str, district: str | None, with_password: bool, store: StationStore) -> None:
+def user_add(name: str, role: str, district: str | None, with_password: bool, store: StationStore, data_dir: Path) -> None:
     """Create an account."""
     from .accounts import open_accounts
 
-    user = open_accounts(_data_dir(store)).add_user(name, role, district, _read_password() if with_password else None)
+    user = open_accounts(data_dir).add_user(name, role, district, _read_password() if with_password else None)
     click.echo(f"added {user.role} {user.name}" + (f" for district {user.district}" if user.district else ""))
 
 
 @user_group.command("password")
 @click.argument("name")
 @with_store
-def user_password(name: str, store: StationStore) -> None:
+def user_password(name: str, store: StationStore, data_dir: Path) -> None:
     """Set or change an account's password (prompted; read from standard input when piped)."""
     from .accounts import open_accounts
 
-    open_accounts(_data_dir(store)).set_password(name, _read_password())
+    open_accounts(data_dir).set_password(name, _read_password())
     click.echo(f"password set for {name}")
 
 
 @user_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @with_store
-def user_list(as_json: bool, store: StationStore) -> None:
+def user_list(as_json: bool, store: StationStore, data_dir: Path) -> None:
     """Accounts with their role, district and active tokens (never a secret)."""
     import json
 
     from .accounts import open_accounts
 
-    accounts = open_accounts(_data_dir(store))
+    accounts = open_accounts(data_dir)
     rows = []
     for u in accounts.users():
         toks = [t for t in accounts.tokens(u.name) if t.state() == "active"]
@@ -149,14 +175,14 @@ def user_list(as_json: bool, store: StationStore) -> None:
 @click.option("--label", default="", help="What the token is for (shown in lists).")
 @click.option("--expires-days", type=click.IntRange(min=1), default=None, help="Expire after this many days.")
 @with_store
-def user_token(name: str, label: str, expires_days: int | None, store: StationStore) -> None:
+def user_token(name: str, label: str, expires_days: int | None, store: StationStore, data_dir: Path) -> None:
     """Issue an API token; it is printed once, and only its hash is kept."""
     from datetime import timedelta
 
     from .accounts import open_accounts
 
     ttl = timedelta(days=expires_days) if expires_days else None
-    token, info = open_accounts(_data_dir(store)).issue_token(name, label, ttl)
+    token, info = open_accounts(data_dir).issue_token(name, label, ttl)
     click.echo(token)
     click.echo(f"token {info.id} for {name}" + (f", expires {info.expires_utc}" if info.expires_utc else "")
                + ": copy it now, it is not shown again", err=True)
@@ -165,11 +191,11 @@ def user_token(name: str, label: str, expires_days: int | None, store: StationSt
 @user_group.command("tokens")
 @click.argument("name", required=False)
 @with_store
-def user_tokens(name: str | None, store: StationStore) -> None:
+def user_tokens(name: str | None, store: StationStore, data_dir: Path) -> None:
     """List tokens (id, owner, state, dates), never the tokens themselves."""
     from .accounts import open_accounts
 
-    for t in open_accounts(_data_dir(store)).tokens(name):
+    for t in open_accounts(data_dir).tokens(name):
         click.echo(f"{t.id}\t{t.user}\t{t.state()}\t{t.label}\tcreated {t.created_utc}\tlast used {t.last_used_utc or '-'}")
 
 
@@ -177,22 +203,22 @@ def user_tokens(name: str | None, store: StationStore) -> None:
 @click.argument("name")
 @click.option("--token", "token_id", default=None, help="Revoke only this token id (default: all of NAME's tokens).")
 @with_store
-def user_revoke(name: str, token_id: str | None, store: StationStore) -> None:
+def user_revoke(name: str, token_id: str | None, store: StationStore, data_dir: Path) -> None:
     """Revoke one or all API tokens of an account."""
     from .accounts import open_accounts
 
-    n = open_accounts(_data_dir(store)).revoke(name, token_id)
+    n = open_accounts(data_dir).revoke(name, token_id)
     click.echo(f"revoked {n} token(s) of {name}")
 
 
 @user_group.command("disable")
 @click.argument("name")
 @with_store
-def user_disable(name: str, store: StationStore) -> None:
+def user_disable(name: str, store: StationStore, data_dir: Path) -> None:
     """Disable an account and revoke all its tokens."""
     from .accounts import open_accounts
 
-    n = open_accounts(_data_dir(store)).disable_user(name)
+    n = open_accounts(data_dir).disable_user(name)
     click.echo(f"disabled {name}; revoked {n} token(s)")
 
 
@@ -204,11 +230,11 @@ def device_group() -> None:
 @device_group.command("token")
 @click.argument("station_id")
 @with_store
-def device_token(station_id: str, store: StationStore) -> None:
+def device_token(station_id: str, store: StationStore, data_dir: Path) -> None:
     """Issue (or replace) a smart station's device key; printed once."""
     from .accounts import open_accounts
 
-    key = open_accounts(_data_dir(store)).issue_device_key(store.get(station_id))
+    key = open_accounts(data_dir).issue_device_key(store.get(station_id))
     click.echo(key)
     click.echo(f"device key for {station_id}: put it on the device now, it is not shown again; "
                "an older key of this station no longer works", err=True)
@@ -217,19 +243,19 @@ def device_token(station_id: str, store: StationStore) -> None:
 @device_group.command("revoke")
 @click.argument("station_id")
 @with_store
-def device_revoke(station_id: str, store: StationStore) -> None:
+def device_revoke(station_id: str, store: StationStore, data_dir: Path) -> None:
     from .accounts import open_accounts
 
-    ok = open_accounts(_data_dir(store)).revoke_device(station_id)
+    ok = open_accounts(data_dir).revoke_device(station_id)
     click.echo(f"revoked the device key of {station_id}" if ok else f"{station_id} had no active device key")
 
 
 @device_group.command("list")
 @with_store
-def device_list(store: StationStore) -> None:
+def device_list(store: StationStore, data_dir: Path) -> None:
     from .accounts import open_accounts
 
-    for d in open_accounts(_data_dir(store)).devices():
+    for d in open_accounts(data_dir).devices():
         click.echo(f"{d['station_id']}\t{'revoked' if d['revoked_utc'] else 'active'}\tissued {d['created_utc']}")
 
 
@@ -243,14 +269,14 @@ def device_list(store: StationStore) -> None:
               help="Also write the visits as a demand layer CSV (lat, lon, weight) for coverage and siting.")
 @with_store
 def usage_cmd(by: str, since: str | None, until: str | None, district: str | None, as_json: bool,
-              demand_out: Path | None, store: StationStore) -> None:
+              demand_out: Path | None, store: StationStore, data_dir: Path) -> None:
     """Visits reported by smart stations, per station, district, day or week (Asia/Shanghai)."""
     import json
 
     from .telemetry import open_telemetry
     from .usage import demand_csv, demand_rows, visits
 
-    telemetry = open_telemetry(_data_dir(store))
+    telemetry = open_telemetry(data_dir)
     rows = visits(telemetry, store, by, since, until, district)
     if demand_out is not None:
         from .io import write_text
@@ -278,7 +304,7 @@ def usage_cmd(by: str, since: str | None, until: str | None, district: str | Non
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File (default: stdout).")
 @with_store
 def audit_cmd(station: str | None, actor: str | None, since: str | None, limit: int | None, as_json: bool,
-              as_csv: bool, output: Path | None, store: StationStore) -> None:
+              as_csv: bool, output: Path | None, store: StationStore, data_dir: Path) -> None:
     """The audit log of station changes, newest first: who, when, what before and after."""
     import json
 
@@ -287,7 +313,7 @@ def audit_cmd(station: str | None, actor: str | None, since: str | None, limit: 
     if as_json and as_csv:
         raise click.UsageError("--json or --csv, not both")
     reconcile(store)
-    entries = open_audit(_data_dir(store)).entries(station, actor, since, limit)
+    entries = open_audit(data_dir).entries(station, actor, since, limit)
     if as_json:
         _emit(json.dumps([e.to_json() for e in entries], ensure_ascii=False, indent=2), output)
     elif as_csv:
@@ -307,11 +333,11 @@ def audit_cmd(station: str | None, actor: str | None, since: str | None, limit: 
               help="Default basemap (else $STATIONMAP_BASEMAP or osm).")
 @click.option("--get", "get_path", default=None, help="GET one path in-process, print the body, exit 1 unless 200.")
 @with_store
-def serve_cmd(host: str, port: int, basemap: str | None, get_path: str | None, store: StationStore) -> None:
+def serve_cmd(host: str, port: int, basemap: str | None, get_path: str | None, store: StationStore, data_dir: Path) -> None:
     """Serve the map and the API (development server; production: gunicorn 'web:create_app()')."""
     from web import create_app
 
-    app = create_app({"data_dir": str(store.path.parent), "basemap": basemap})  # type: ignore[attr-defined]
+    app = create_app({"data_dir": str(data_dir), "basemap": basemap})
     if get_path:
         resp = app.test_client().get(get_path)
         click.echo(resp.get_data(as_text=True))
@@ -320,6 +346,7 @@ def serve_cmd(host: str, port: int, basemap: str | None, get_path: str | None, s
     click.echo(f"揭阳工会驿站地图 Jieyang union station map: open http://{shown}:{port}/map   (Ctrl+C to stop)")
     click.echo(f"  planner http://{shown}:{port}/planner · API http://{shown}:{port}/api/openapi.json"
                f" · OGC API http://{shown}:{port}/ogcapi")
+    click.echo(f"  registry: {store.describe()}")
     from werkzeug.serving import run_simple
 
     run_simple(host, port, app, threaded=True)
@@ -331,11 +358,11 @@ def serve_cmd(host: str, port: int, basemap: str | None, get_path: str | None, s
 @click.option("--basemap", type=click.Choice(["osm", "amap", "tianditu"]), default=None, help="Basemap of the pages.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="Initial language (switchable on the page).")
 @with_store
-def render_cmd(out_dir: Path, basemap: str | None, lang: str | None, store: StationStore) -> None:
+def render_cmd(out_dir: Path, basemap: str | None, lang: str | None, store: StationStore, data_dir: Path) -> None:
     """Write a self-contained static map site (index.html + assets + GeoJSON) that needs no Python to host."""
     from .render import render_site
 
-    files = render_site(out_dir, {"data_dir": str(store.path.parent)}, basemap=basemap, lang=lang)  # type: ignore[attr-defined]
+    files = render_site(out_dir, {"data_dir": str(data_dir)}, basemap=basemap, lang=lang)
     click.echo(f"wrote {len(files)} files to {out_dir}; open {out_dir / 'index.html'} or copy the folder to any web server")
 
 
@@ -343,17 +370,16 @@ def render_cmd(out_dir: Path, basemap: str | None, lang: str | None, store: Stat
 def _reach_options(fn):
     """--reach-m | --minutes/--mode, --min-stations, --demand: the reach every planning command takes."""
     options = [
-        click.option("--reach-m", type=float, default=None, help="Reach in straight-line metres (0 < M <= 50000)."),
-        click.option("--minutes", type=float, default=None, help="Reach in minutes of travel (default 15, with --mode)."),
-        click.option("--mode", default=None, help="Travel mode for --minutes: walk (default), ebike or car."),
-        click.option("--min-stations", default="1", show_default=True,
-                     help="Stations needed within reach: 1, or 2 for cross coverage (双15 交叉覆盖)."),
+        option(params.REACH_M, "--reach-m"),
+        option(params.MINUTES, "--minutes"),
+        option(params.MODE, "--mode"),
+        option(params.MIN_STATIONS, "--min-stations"),
         click.option("--demand", "demand_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Own demand (CSV/XLSX/GeoJSON/GPKG with weights) instead of the modelled population."),
         click.option("--demand-crs", default="wgs84", show_default=True, help="Datum of the demand file: wgs84, gcj02, bd09."),
     ]
-    for option in reversed(options):
-        fn = option(fn)
+    for decorate in reversed(options):
+        fn = decorate(fn)
     return fn
 
 
@@ -377,37 +403,42 @@ def _pop_note(demand) -> str:
 
 
 @cli.command("nearest")
-@click.argument("lat")
-@click.argument("lon")
-@click.option("-k", "k", default="5", show_default=True, help="How many stations (1-50).")
-@click.option("--crs", default="wgs84", show_default=True, help="Datum of LAT LON: wgs84, gcj02 (Amap, WeChat) or bd09 (Baidu).")
-@click.option("--amenity", "amenities", multiple=True, help="Required amenity (repeat for several), e.g. microwave or 微波炉.")
-@click.option("--kind", default=None, help="Only outdoor or smart stations.")
-@click.option("--status", default=None, help="Only stations with this status: open, closed or planned.")
-@click.option("--open-now", is_flag=True, help="Only stations open now (Asia/Shanghai).")
-@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@option(params.LAT)
+@option(params.LON)
+@option(params.K, "-k")
+@option(params.CRS, "--crs")
+@option(params.AMENITY, "--amenity")
+@option(params.KIND, "--kind")
+@option(params.STATUS, "--status")
+@click.option("--open-now", is_flag=True, help=params.OPEN_NOW.help)
+@click.option("--json", "as_json", is_flag=True, help="JSON (the same document as GET /api/nearest) instead of a table.")
 @with_store
-def nearest_cmd(lat: str, lon: str, k: str, crs: str, amenities: tuple[str, ...], kind: str | None, status: str | None,
-                open_now: bool, as_json: bool, store: StationStore) -> None:
+def nearest_cmd(lat: float, lon: float, k: int, crs: str, amenity: tuple[str, ...], kind: str | None,
+                status: str | None, open_now: bool, as_json: bool, store: StationStore) -> None:
     """The K stations nearest to LAT LON by geodesic distance, with bearing and travel minutes."""
     import json
+    from datetime import datetime
 
+    from .hours import TZ
     from .nearest import nearest
+    from .present import nearest_answer
 
-    hits = nearest(store.all(), lat, lon, k=k, crs=crs, kind=kind, amenities=amenities, open_now=open_now, status=status)
+    now = datetime.now(TZ)
+    hits = nearest(store.all(), lat, lon, k=k, crs=crs, kind=kind, amenities=amenity, open_now=open_now,
+                   status=status, when=now)
+    answer = nearest_answer(hits, lat, lon, crs, now)
     if as_json:
-        click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
         return
     if not hits:
         click.echo("no station matches the filters")
         return
     click.echo(f"{'#':>2}  {'distance':>9}  {'dir':>3}  {'walk':>6}  {'ebike':>6}  {'car':>6}  station")
-    for i, h in enumerate(hits, 1):
-        d = h.to_dict()
+    for i, d in enumerate(answer["results"], 1):
         m = d["minutes"]
         click.echo(f"{i:>2}  {d['distance_m']:>7,.0f} m  {d['direction']:>3}  {m['walk']:>4.0f}′  {m['ebike']:>4.0f}′  "
                    f"{m['car']:>4.0f}′  {d['name']} [{d['id']}]" + ("  (open)" if d["open_now"] else ""))
-    if any(h.station.demo for h in hits):
+    if answer["sample_data"]:
         click.echo("sample data (示例数据)")
     from .travel import DETOUR_FACTOR, MODES, SPEED_KMH
 
@@ -507,7 +538,7 @@ def gaps_cmd(reach_m, minutes, mode, min_stations, demand_file, demand_crs, limi
 
 
 @cli.command("suggest")
-@click.argument("n")
+@option(params.SITES)
 @_reach_options
 @click.option("--candidates", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Own candidate sites (CSV/XLSX with lat/lon, or GeoJSON points); default: a grid on land.")

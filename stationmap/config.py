@@ -30,6 +30,8 @@ def _csv(value: str) -> tuple[str, ...]:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "stationmap-data", "Directory holding the station registry (stations.gpkg)."),
+    Setting("store", "gpkg", "Where the station registry is kept: gpkg (DATA_DIR/stations.gpkg) or memory "
+            "(this process only, lost when it ends; for tests and demonstrations)."),
     Setting("geocoder", "offline", "Geocoder for rows without coordinates: offline, nominatim or baidu."),
     Setting("geocoder_key", "", "API key for the online geocoder (baidu)."),
     Setting("geocoder_user_agent", "stationmap", "User agent sent to Nominatim."),

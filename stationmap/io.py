@@ -20,11 +20,10 @@ import geopandas as gpd
 import pandas as pd
 from geographiclib.geodesic import Geodesic
 
-from . import config, geocode, geography, publish, vocab
+from . import config, geocode, geography, present
 from .errors import ImportRejected, InvalidInput, StationmapError
 from .geocode import Geocoder
-from .hours import to_zh
-from .model import KIND_ZH, STATUS_ZH, Station, make_station, stable_id
+from .model import Station, make_station, stable_id
 from .sheets import CSV_LINE_END, plain_cell, safe_cell, write_xlsx
 from .store import StationStore, to_frame
 
@@ -315,32 +314,10 @@ def import_file(store: StationStore, path: Path, crs: str = "wgs84", merge: bool
 # ---------------------------------------------------------------------------------------------
 # exporting
 # ---------------------------------------------------------------------------------------------
-TABLE_COLUMNS = (("编号", "id"), ("驿站名称", "name"), ("类型", "kind"), ("状态", "status"),
-                 ("所属县区", "district"), ("所属镇街", "township"), ("详细地址", "address"),
-                 ("经度", "lon"), ("纬度", "lat"), ("开放时间", "hours"), ("联系电话", "phone"),
-                 ("服务设施", "amenities"), ("依托单位", "host"), ("荣誉", "honours"), ("建成年份", "year_opened"),
-                 ("智能功能", "features"), ("示例数据", "demo"), ("坐标来源", "location_source"))
-
-
-def station_table_row(s: Station) -> dict[str, Any]:
-    """One spreadsheet row in the union's own layout (Chinese headers and values); imports back unchanged."""
-    values = {
-        "id": s.id, "name": s.name, "kind": KIND_ZH[s.kind], "status": STATUS_ZH[s.status],
-        "district": geography.districts()["name"].get(s.district, ""),
-        "township": geography.township_areas()["name"].get(s.township, ""),
-        "address": s.address, "lon": s.lon, "lat": s.lat, "hours": to_zh(s.hours) if s.hours else "",
-        "phone": s.phone, "amenities": "、".join(vocab.AMENITY_BY_KEY[a].zh for a in s.amenities),
-        "host": s.host, "honours": "、".join(s.honours), "year_opened": s.year_opened or "",
-        "features": "、".join(vocab.FEATURE_BY_KEY[f].zh for f in s.features),
-        "demo": "是" if s.demo else "", "location_source": s.location_source,
-    }
-    return {zh: values[key] for zh, key in TABLE_COLUMNS}
-
-
 def stations_geojson(stations: list[Station]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "id": s.id, "geometry": {"type": "Point", "coordinates": [s.lon, s.lat]},
-         "properties": publish.station_properties(s)} for s in stations]}
+         "properties": present.station_properties(s)} for s in stations]}
 
 
 def _layer_frame(layer: str) -> gpd.GeoDataFrame:
@@ -365,7 +342,8 @@ def export_layer(store: StationStore, layer: str, fmt: str, output: Path) -> int
         if fmt == "geojson":
             text = json.dumps(stations_geojson(stations), ensure_ascii=False, indent=1)
         elif fmt in ("csv", "xlsx"):
-            frame = pd.DataFrame([station_table_row(s) for s in stations], columns=[c for c, _ in TABLE_COLUMNS])
+            frame = pd.DataFrame([present.station_table_row(s) for s in stations],
+                                 columns=[c for c, _ in present.TABLE_COLUMNS])
         else:
             frame = to_frame(stations)
     else:

@@ -25,9 +25,8 @@ from folium.template import Template
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
-from . import datums, geography, publish, travel, vocab
+from . import datums, geography, present, travel, vocab
 from .errors import InvalidInput
-from .hours import to_osm, to_zh
 from .model import Station
 
 CENTER_WGS84 = (23.52, 116.15)  # between 榕城 and 普宁: the whole city fits at zoom 9-10
@@ -129,16 +128,6 @@ def district_outlines(basemap: str, only: str | None = None) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def station_record(s: Station, basemap: str) -> dict[str, Any]:
-    """The compact record the page script draws and filters: display position, datums, hours, amenities."""
-    dy, dx = to_display(s.lat, s.lon, basemap)
-    c = publish.datum_coords(s.lat, s.lon)
-    return {"id": s.id, "n": s.name, "k": s.kind, "st": s.status, "p": [dy, dx], "w": [s.lat, s.lon],
-            "g": c["gcj02"], "b": c["bd09"], "a": s.address, "hz": to_zh(s.hours), "ho": to_osm(s.hours),
-            "h": [list(map(list, day)) for day in s.hours] if s.hours is not None else None,
-            "am": list(s.amenities), "f": list(s.features), "ph": s.phone, "d": s.district, "demo": s.demo}
-
-
 # -- folium elements ---------------------------------------------------------------------------
 class DataLayer(JSCSSMixin, MacroElement):
     """Hands data to one of our page scripts through a JSON block in the page, never through folium.
@@ -217,11 +206,11 @@ def build_map(stations: Iterable[Station], *, basemap: str, settings: dict[str, 
         "basemap": basemap, "crs": BASEMAPS[basemap].crs, "lang": lang, "api": api_base,
         # no centre: the drawn districts fill the map, or, with a zoom, are centred at that zoom
         "view": "given" if center is not None else "fit" if zoom is None else "centre",
-        "stations": [station_record(s, basemap) for s in stations],
+        "stations": [present.station_record(s, BASEMAPS[basemap].crs) for s in stations],
         "sample": any(s.demo for s in stations),
         "amenities": {t.key: [t.zh, t.en] for t in vocab.AMENITIES},
         "speeds": travel.SPEED_M_S, "detour": travel.DETOUR_FACTOR,
-        "nav": {"amap": publish.AMAP_TEMPLATE, "baidu": publish.BAIDU_TEMPLATE},
+        "nav": {"amap": present.AMAP_TEMPLATE, "baidu": present.BAIDU_TEMPLATE},
     }
     m.add_child(DataLayer("StationMap.init", [m, cluster, boundaries], "sm-data", payload,
                           [("gcoord", asset_base + "vendor/gcoord/gcoord.global.prod.js"),

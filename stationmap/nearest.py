@@ -27,13 +27,11 @@ from . import datums, travel
 from .cache import LruCache
 from .checks import choices, whole_number
 from .checks import lat_lon as check_lat_lon
-from .config import DEFAULTS
 from .errors import InvalidInput
-from .hours import is_open, to_osm, to_zh
+from .hours import is_open
 from .model import KIND_ZH, KINDS, STATUSES, Station
 from .vocab import amenity_key
 
-K_MAX: int = int(DEFAULTS["max_results"])
 _A = 6378137.0
 _F = 1 / 298.257223563
 _E2 = _F * (2 - _F)
@@ -59,8 +57,8 @@ def _ecef1(lat: float, lon: float) -> tuple[float, float, float]:
 
 
 def check_k(k: Any) -> int:
-    """k as an int from 1 to K_MAX (50), or InvalidInput."""
-    return whole_number(k, "k", 1, K_MAX)
+    """k as a whole number of at least 1, or InvalidInput (entry points bound it by the max_results setting)."""
+    return whole_number(k, "k", 1)
 
 
 class NearestIndex:
@@ -128,23 +126,13 @@ def compass(bearing_deg: float, lang: str = "en") -> str:
 
 @dataclass(frozen=True)
 class NearestResult:
+    """One station found near a point; `stationmap.present.nearest_result` gives its outward shape."""
+
     station: Station
     distance_m: float  # geodesic, WGS-84 ellipsoid
     bearing_deg: float  # forward azimuth from the query point to the station, clockwise from north
     minutes: dict[str, float] = field(default_factory=dict)  # estimated, per mode (see stationmap.travel)
     open_now: bool | None = None  # at the query time; None when hours are unknown
-
-    def to_dict(self) -> dict[str, Any]:
-        s = self.station
-        return {
-            "id": s.id, "name": s.name, "kind": s.kind, "kind_zh": KIND_ZH[s.kind], "status": s.status,
-            "lat": s.lat, "lon": s.lon, "district": s.district, "township": s.township,
-            "address": s.address, "amenities": list(s.amenities), "hours": to_osm(s.hours), "hours_zh": to_zh(s.hours),
-            "phone": s.phone, "demo": s.demo, "open_now": self.open_now,
-            "distance_m": round(self.distance_m, 1), "bearing_deg": round(self.bearing_deg, 1),
-            "direction": compass(self.bearing_deg), "direction_zh": compass(self.bearing_deg, "zh"),
-            "minutes": {m: round(v, 1) for m, v in self.minutes.items()},
-        }
 
 
 def filter_stations(stations: Iterable[Station], kind: str | Iterable[str] | None = None,

@@ -31,7 +31,7 @@ def render_site(out_dir: Path, overrides: dict[str, Any] | None = None, basemap:
     from web import create_app, store
     from web.pages import map_html
     from .geography import districts
-    from .publish import feature_collection, frame_collection
+    from .present import feature_collection, frame_collection
 
     app = create_app(overrides)
     out = Path(out_dir)

@@ -43,7 +43,6 @@ from .demand import Demand, assign_units, default_demand, land_grid, metric_laye
 from .errors import InvalidInput
 from .model import Station
 
-N_MAX = 100
 MAX_CANDIDATES = 60_000
 MILP_MAX_NNZ = 200_000
 NNZ_TARGET = 2_500_000  # candidate-demand pairs kept in memory before demand is summed into coarser cells
@@ -113,7 +112,8 @@ def demand_cell_m(reach: float, n_candidates: int) -> float:
 
 
 def check_n(n: Any) -> int:
-    return whole_number(n, "number of sites", 1, N_MAX)
+    """n as a whole number of at least 1 (entry points bound it by the max_suggest setting)."""
+    return whole_number(n, "number of sites", 1)
 
 
 # -- candidates ------------------------------------------------------------------------------------

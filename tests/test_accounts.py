@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
 
+from cli_runner import stationmap
 from stationmap.accounts import Accounts, hash_password, open_accounts, verify_password
 from stationmap.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from stationmap.store import load_sample
@@ -145,9 +144,10 @@ def test_cli_users_tokens_devices(registry_dir):
     assert _cli(registry_dir, "user", "revoke", "ed").stdout.startswith("revoked 1")
     with pytest.raises(Unauthorized):
         open_accounts(registry_dir).authenticate(token)
-    bad = subprocess.run([sys.executable, "-c", "from stationmap.cli import main; main()", "user", "add", "x",
-                          "--role", "editor", "--data-dir", str(registry_dir)], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "needs --district" in bad.stderr and "Traceback" not in bad.stderr
+    bad = stationmap("user", "add", "x", "--role", "editor", "--data-dir", registry_dir)  # the real entry point, main()
+    assert bad.exit_code == 2 and "needs --district" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("error: ") and "\n" not in bad.stderr.strip() and bad.stdout == ""
+    assert "x" not in _cli(registry_dir, "user", "list").stdout.split()
     smart = next(s for s in load_sample() if s.kind == "smart")
     r = _cli(registry_dir, "device", "token", smart.id)
     assert r.exit_code == 0 and open_accounts(registry_dir).device_key(smart.id) == r.stdout.strip().encode()

@@ -282,7 +282,6 @@ def test_rate_and_size_limits(registry_dir):
 _SERVER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    import stationmap.store as store_mod
     data_dir, flag = sys.argv[1], Path(sys.argv[2])
     real_replace = os.replace
 
@@ -292,7 +291,7 @@ _SERVER = textwrap.dedent("""
             time.sleep(120)
         return real_replace(src, dst, *a, **kw)
 
-    store_mod.os.replace = stalled_replace
+    os.replace = stalled_replace
     from werkzeug.serving import make_server
     from web import create_app
     server = make_server("127.0.0.1", 0, create_app({"data_dir": data_dir}), threaded=True)

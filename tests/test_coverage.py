@@ -8,15 +8,14 @@ import random
 import numpy as np
 import pytest
 import shapely
-from click.testing import CliRunner
 from geographiclib.geodesic import Geodesic
 from openpyxl import Workbook
 
+from cli_runner import stationmap
 from stationmap import geography
-from stationmap.cli import cli
 from stationmap.coverage import coverage, gaps, gaps_csv, gaps_geojson, what_if, write_gaps
 from stationmap.demand import default_demand, load_demand, to_metric, to_wgs84
-from stationmap.errors import InvalidInput, StationmapError
+from stationmap.errors import InvalidInput
 from stationmap.model import make_station
 from stationmap.store import load_sample
 
@@ -324,10 +323,9 @@ def test_gaps_hold_all_uncovered_people_ranked(stations, demand, tmp_path):
 # -- CLI -------------------------------------------------------------------------------------------
 
 def invoke(*args, data_dir):
-    result = CliRunner().invoke(cli, [*map(str, args), "--data-dir", str(data_dir)])
-    if isinstance(result.exception, StationmapError):  # main() turns these into exit 2
-        return 2, str(result.exception)
-    return result.exit_code, result.output
+    """`stationmap ARGS` through the real entry point, main(): (exit code, stdout), or (exit code, stderr) on failure."""
+    result = stationmap(*args, "--data-dir", data_dir)
+    return result.exit_code, (result.stdout if result.exit_code == 0 else result.stderr)
 
 
 def test_cli_coverage_gaps(registry_dir, tmp_path):
@@ -361,4 +359,4 @@ def test_cli_coverage_gaps(registry_dir, tmp_path):
 ])
 def test_cli_bad_reach_exits_2(registry_dir, args):
     code, message = invoke(*args, data_dir=registry_dir)
-    assert code == 2 and message.strip() and "\n" not in message.strip()
+    assert code == 2 and message.startswith("error: ") and "\n" not in message.strip(), message

@@ -193,7 +193,7 @@ _WRITER = textwrap.dedent("""
         return wrapper
 
     if mode == "before-rename":      # new file fully written, not yet renamed into place
-        store_mod.os.replace = stall(os.replace)
+        os.replace = stall(os.replace)
     elif mode == "before-commit":    # renamed into place, audit entry still pending
         AuditLog.commit = stall(AuditLog.commit)
     store = store_mod.open_store(data_dir)

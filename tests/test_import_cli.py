@@ -2,13 +2,13 @@
 import csv
 import hashlib
 import json
-import subprocess
-import sys
 
 import coordTransform
 import pytest
 from geographiclib.geodesic import Geodesic
 from openpyxl import Workbook
+
+from cli_runner import stationmap
 
 # True WGS-84 positions of a small union list (near real township seats, as a union's would be).
 TRUTH = [
@@ -22,10 +22,9 @@ TRUTH = [
 HEADER = ["序号", "驿站名称", "所属县区", "详细地址", "经度", "纬度", "开放时间", "联系电话", "服务设施"]
 
 
-def run(*args, data_dir):
-    proc = subprocess.run([sys.executable, "-m", "stationmap.cli", *map(str, args), "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, timeout=120)
-    return proc
+def run(*args, data_dir, env=None):
+    """`stationmap ARGS --data-dir DATA_DIR` in this process (see cli_runner.py)."""
+    return stationmap(*args, "--data-dir", data_dir, env=env)
 
 
 def digest(data_dir):
@@ -34,7 +33,7 @@ def digest(data_dir):
 
 def exported(data_dir, tmp_path):
     out = tmp_path / "out.geojson"
-    assert run("export", "--format", "geojson", "-o", out, data_dir=data_dir).returncode == 0
+    assert run("export", "--format", "geojson", "-o", out, data_dir=data_dir).exit_code == 0
     return {f["properties"]["name"]: f for f in json.loads(out.read_text(encoding="utf-8"))["features"]}
 
 
@@ -61,16 +60,16 @@ def gcj_rows():
 @pytest.fixture
 def data_dir(tmp_path):
     d = tmp_path / "registry"
-    assert run("export", "-o", tmp_path / "init.geojson", data_dir=d).returncode == 0  # starts with the sample
+    assert run("export", "-o", tmp_path / "init.geojson", data_dir=d).exit_code == 0  # starts with the sample
     return d
 
 
 def test_gcj02_spreadsheet_imports_to_within_half_a_metre(tmp_path, data_dir):
     xlsx = tmp_path / "union_gcj02.xlsx"
     write_xlsx(xlsx, gcj_rows())
-    proc = run("import", xlsx, "--crs", "gcj02", data_dir=data_dir)
-    assert proc.returncode == 0, proc.stderr
-    assert "add 6" in proc.stdout and "remove 135" in proc.stdout  # the union's list replaces the sample
+    result = run("import", xlsx, "--crs", "gcj02", data_dir=data_dir)
+    assert result.exit_code == 0, result.stderr
+    assert "add 6" in result.stdout and "remove 135" in result.stdout  # the union's list replaces the sample
     got = exported(data_dir, tmp_path)
     assert len(got) == len(TRUTH)
     for name, district, _, lat, lon, *_ in TRUTH:
@@ -86,7 +85,7 @@ def test_without_crs_the_same_file_lands_550_m_off(tmp_path, data_dir):
     """The datum matters: the GCJ-02 file read as WGS-84 puts every station half a kilometre away."""
     xlsx = tmp_path / "union_gcj02.xlsx"
     write_xlsx(xlsx, gcj_rows())
-    assert run("import", xlsx, data_dir=data_dir).returncode == 0
+    assert run("import", xlsx, data_dir=data_dir).exit_code == 0
     got = exported(data_dir, tmp_path)
     name, _, _, lat, lon, *_ = TRUTH[0]
     glon, glat = got[name]["geometry"]["coordinates"]
@@ -96,10 +95,10 @@ def test_without_crs_the_same_file_lands_550_m_off(tmp_path, data_dir):
 def test_reimporting_the_same_file_changes_nothing(tmp_path, data_dir):
     xlsx = tmp_path / "union.xlsx"
     write_xlsx(xlsx, gcj_rows())
-    assert run("import", xlsx, "--crs", "gcj02", data_dir=data_dir).returncode == 0
+    assert run("import", xlsx, "--crs", "gcj02", data_dir=data_dir).exit_code == 0
     before = digest(data_dir)
-    proc = run("import", xlsx, "--crs", "gcj02", data_dir=data_dir)
-    assert proc.returncode == 0 and "no change" in proc.stdout
+    result = run("import", xlsx, "--crs", "gcj02", data_dir=data_dir)
+    assert result.exit_code == 0 and "no change" in result.stdout
     assert digest(data_dir) == before
 
 
@@ -111,8 +110,8 @@ def test_bd09_gbk_csv_with_english_headers(tmp_path, data_dir):
         for i, (name, district, addr, lat, lon, hours, amen) in enumerate(TRUTH, start=1):
             blon, blat = coordTransform.wgs84_to_bd09(lon, lat)
             w.writerow([i, name, district, addr, blon, blat, hours, "12351", amen])
-    proc = run("import", path, "--crs", "bd09", data_dir=data_dir)
-    assert proc.returncode == 0, proc.stderr
+    result = run("import", path, "--crs", "bd09", data_dir=data_dir)
+    assert result.exit_code == 0, result.stderr
     got = exported(data_dir, tmp_path)
     for name, _, _, lat, lon, *_ in TRUTH:
         glon, glat = got[name]["geometry"]["coordinates"]
@@ -126,9 +125,9 @@ def test_geojson_import_and_merge_keeps_the_registry(tmp_path, data_dir):
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
          "properties": {"驿站名称": name, "详细地址": addr, "开放时间": hours, "服务设施": amen}}]},
         ensure_ascii=False), encoding="utf-8")
-    proc = run("import", path, "--merge", data_dir=data_dir)
-    assert proc.returncode == 0, proc.stderr
-    assert "add 1, update 0, remove 0, keep 135" in proc.stdout
+    result = run("import", path, "--merge", data_dir=data_dir)
+    assert result.exit_code == 0, result.stderr
+    assert "add 1, update 0, remove 0, keep 135" in result.stdout
     assert len(exported(data_dir, tmp_path)) == 136
 
 
@@ -136,9 +135,9 @@ def test_rows_without_coordinates_are_geocoded_offline_and_marked(tmp_path, data
     rows = [[1, "流沙东临时驿站", "普宁市", "普宁市流沙东街道某路", "", "", "24小时", "", "饮水"]]
     xlsx = tmp_path / "noxy.xlsx"
     write_xlsx(xlsx, rows)
-    proc = run("import", xlsx, "--merge", data_dir=data_dir)
-    assert proc.returncode == 0, proc.stderr
-    assert "approximate location" in proc.stdout
+    result = run("import", xlsx, "--merge", data_dir=data_dir)
+    assert result.exit_code == 0, result.stderr
+    assert "approximate location" in result.stdout
     f = exported(data_dir, tmp_path)["流沙东临时驿站"]
     seat = {t["properties"]["name"]: t["geometry"]["coordinates"]
             for t in json.loads(open("geodata/townships.geojson", encoding="utf-8").read())["features"]}["流沙东街道"]
@@ -163,9 +162,9 @@ def test_broken_spreadsheet_is_refused_row_by_row_and_nothing_changes(tmp_path, 
     write_xlsx(xlsx, rows)
     before = digest(data_dir)
     for extra in ([], ["--dry-run"], ["--merge"]):
-        proc = run("import", xlsx, "--crs", "gcj02", *extra, data_dir=data_dir)
-        assert proc.returncode == 1
-        err = proc.stderr
+        result = run("import", xlsx, "--crs", "gcj02", *extra, data_dir=data_dir)
+        assert result.exit_code == 1
+        err = result.stderr
         assert "Traceback" not in err
         for row, reason in [(4, "no name"), (5, "outside Jieyang"), (6, "swapped"), (7, "same name as row 3, only 10 m away"),
                             (8, "unknown amenity '按摩椅'"), (9, "unreadable opening hours"), (10, "所属县区 says 普宁市")]:
@@ -178,8 +177,8 @@ def test_dry_run_reports_and_writes_nothing(tmp_path, data_dir):
     xlsx = tmp_path / "union.xlsx"
     write_xlsx(xlsx, gcj_rows())
     before = digest(data_dir)
-    proc = run("import", xlsx, "--crs", "gcj02", "--dry-run", data_dir=data_dir)
-    assert proc.returncode == 0 and "dry run, nothing written: would add 6" in proc.stdout
+    result = run("import", xlsx, "--crs", "gcj02", "--dry-run", data_dir=data_dir)
+    assert result.exit_code == 0 and "dry run, nothing written: would add 6" in result.stdout
     assert digest(data_dir) == before
 
 
@@ -193,22 +192,23 @@ def test_unreadable_files_get_a_clear_message(tmp_path, data_dir, content, suffi
     path = tmp_path / f"bad{suffix}"
     path.write_bytes(content)
     before = digest(data_dir)
-    proc = run("import", path, data_dir=data_dir)
-    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    result = run("import", path, data_dir=data_dir)
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and "\n" not in result.stderr.strip() and result.stdout == ""
     assert digest(data_dir) == before
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "geojson", "gpkg"])
 def test_export_then_import_round_trips(tmp_path, data_dir, fmt):
     out = tmp_path / f"all.{fmt}"
-    assert run("export", "--format", fmt, "-o", out, data_dir=data_dir).returncode == 0
+    assert run("export", "--format", fmt, "-o", out, data_dir=data_dir).exit_code == 0
     if fmt == "gpkg":
         import pyogrio
         assert len(pyogrio.read_dataframe(out)) == 135
         return
     before = digest(data_dir)
-    proc = run("import", out, data_dir=data_dir)
-    assert proc.returncode == 0 and "no change" in proc.stdout, proc.stdout + proc.stderr
+    result = run("import", out, data_dir=data_dir)
+    assert result.exit_code == 0 and "no change" in result.stdout, result.stdout + result.stderr
     assert digest(data_dir) == before
 
 
@@ -217,7 +217,7 @@ def test_export_layers(tmp_path, data_dir):
               "districts": (5, {"adcode", "name", "population_2020", "area_km2"})}
     for layer, (n, keys) in wanted.items():
         out = tmp_path / f"{layer}.geojson"
-        assert run("export", "--layer", layer, "--format", "geojson", "-o", out, data_dir=data_dir).returncode == 0
+        assert run("export", "--layer", layer, "--format", "geojson", "-o", out, data_dir=data_dir).exit_code == 0
         feats = json.loads(out.read_text(encoding="utf-8"))["features"]
         assert len(feats) == n
         assert all(keys <= set(f["properties"]) for f in feats), layer
@@ -244,7 +244,7 @@ def test_exported_sample_lies_inside_what_each_station_claims(tmp_path, data_dir
 def test_exported_townships_have_seats_in_their_districts_and_sources(tmp_path, data_dir):
     from shapely.geometry import shape
     out = tmp_path / "t.geojson"
-    assert run("export", "--layer", "townships", "--format", "geojson", "-o", out, data_dir=data_dir).returncode == 0
+    assert run("export", "--layer", "townships", "--format", "geojson", "-o", out, data_dir=data_dir).exit_code == 0
     feats = json.loads(out.read_text(encoding="utf-8"))["features"]
     districts = {f["properties"]["adcode"]: shape(f["geometry"])
                  for f in json.loads(open("geodata/districts.geojson", encoding="utf-8").read())["features"]}
@@ -255,21 +255,7 @@ def test_exported_townships_have_seats_in_their_districts_and_sources(tmp_path, 
 
 
 # -- bad input anywhere on the command line: one actionable line, exit 2 (1 for a refused import) -----
-def main_in_process(args, monkeypatch, capsys):
-    """Run `stationmap ARGS` through the real entry point, main(), in this process (fast)."""
-    from stationmap.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["stationmap", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_malformed_geojson_features_are_refused_row_by_row(registry_dir, tmp_path, monkeypatch, capsys):
+def test_malformed_geojson_features_are_refused_row_by_row(registry_dir, tmp_path):
     path = tmp_path / "odd.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [
         7,
@@ -278,8 +264,9 @@ def test_malformed_geojson_features_are_refused_row_by_row(registry_dir, tmp_pat
         {"type": "Feature", "geometry": None, "properties": ["name", "丙"]},
     ]}), encoding="utf-8")
     before = digest(registry_dir)
-    code, _, err = main_in_process(["import", path, "--data-dir", registry_dir], monkeypatch, capsys)
-    assert code == 1 and "Traceback" not in err
+    result = run("import", path, data_dir=registry_dir)
+    err = result.stderr
+    assert result.exit_code == 1 and "Traceback" not in err and "the registry was not changed" in err
     for row in (1, 2, 3, 4):
         assert f"row {row}: " in err
     assert digest(registry_dir) == before
@@ -306,10 +293,12 @@ def test_malformed_geojson_features_are_refused_row_by_row(registry_dir, tmp_pat
     (lambda d, t: ["usage", "--by", "month"], ["--by", "'month'", "week"]),
     (lambda d, t: ["coverage", "--minutes", "soon"], ["--minutes", "'soon'"]),
 ])
-def test_cli_bad_input_gives_one_line_and_exit_2(registry_dir, tmp_path, monkeypatch, capsys, make_args, words):
+def test_cli_bad_input_gives_one_line_and_exit_2(registry_dir, tmp_path, make_args, words):
     before = digest(registry_dir)
-    code, _, err = main_in_process([*make_args(registry_dir, tmp_path), "--data-dir", registry_dir], monkeypatch, capsys)
-    assert code == 2, err
+    result = run(*make_args(registry_dir, tmp_path), data_dir=registry_dir)
+    err = result.stderr
+    assert result.exit_code == 2, err
+    assert result.stdout == ""
     assert err.startswith("error: ") and "\n" not in err.strip() and "Traceback" not in err
     for w in words:
         assert w in err
@@ -328,15 +317,15 @@ def _file(directory, name, text):
     return path
 
 
-def test_cli_bad_data_directory(tmp_path, monkeypatch, capsys):
+def test_cli_bad_data_directory(tmp_path):
     a_file = _file(tmp_path, "registry.txt", "not a directory")
-    monkeypatch.setenv("STATIONMAP_DATA_DIR", str(a_file))
-    code, _, err = main_in_process(["nearest", "23.55", "116.37"], monkeypatch, capsys)
-    assert code == 2 and "is a file" in err and "\n" not in err.strip()
+    result = stationmap("nearest", "23.55", "116.37", env={"STATIONMAP_DATA_DIR": str(a_file)})
+    code, err = result.exit_code, result.stderr
+    assert code == 2 and "is a file" in err and "\n" not in err.strip() and result.stdout == ""
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "stations.gpkg").write_bytes(b"half a GeoPackage")
-    monkeypatch.setenv("STATIONMAP_DATA_DIR", str(broken))
-    code, _, err = main_in_process(["nearest", "23.55", "116.37"], monkeypatch, capsys)
-    assert code == 2 and "not a readable GeoPackage" in err and "\n" not in err.strip()
+    result = stationmap("nearest", "23.55", "116.37", env={"STATIONMAP_DATA_DIR": str(broken)})
+    code, err = result.exit_code, result.stderr
+    assert code == 2 and "not a readable GeoPackage" in err and "\n" not in err.strip() and result.stdout == ""
     assert (broken / "stations.gpkg").read_bytes() == b"half a GeoPackage"  # left for the user to rescue

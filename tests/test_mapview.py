@@ -9,7 +9,7 @@ import pytest
 from geographiclib.geodesic import Geodesic
 from shapely.geometry import Point
 
-from stationmap import config, datums, mapview
+from stationmap import config, datums, mapview, present
 from stationmap.errors import InvalidInput
 from stationmap.store import load_sample
 
@@ -40,12 +40,12 @@ def test_tianditu_needs_a_key(settings):
 
 def test_amap_shifts_stations_into_gcj02(stations):
     s = stations[0]
-    wgs = mapview.station_record(s, "osm")
-    amap = mapview.station_record(s, "amap")
+    wgs = present.station_record(s, mapview.BASEMAPS["osm"].crs)
+    amap = present.station_record(s, mapview.BASEMAPS["amap"].crs)
     assert wgs["p"] == pytest.approx([s.lat, s.lon], abs=1e-6)
     assert amap["p"] == pytest.approx(list(datums.from_wgs84(s.lat, s.lon, "gcj02")), abs=1e-6)
     assert 400 < Geodesic.WGS84.Inverse(*wgs["p"], *amap["p"])["s12"] < 700
-    assert mapview.station_record(s, "tianditu")["p"] == wgs["p"]  # CGCS2000 is within a metre of WGS-84
+    assert present.station_record(s, mapview.BASEMAPS["tianditu"].crs)["p"] == wgs["p"]  # CGCS2000 is within a metre of WGS-84
 
 
 def test_amap_shifts_district_lines(stations):

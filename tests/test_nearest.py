@@ -1,18 +1,15 @@
 """Nearest stations: checked against brute-force geographiclib over every point."""
 import json
 import random
-import subprocess
-import sys
 from datetime import datetime
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from geographiclib.geodesic import Geodesic
 
-from stationmap import datums, travel
-from stationmap.cli import cli
-from stationmap.errors import InvalidInput, StationmapError
+from cli_runner import stationmap
+from stationmap import datums, present, travel
+from stationmap.errors import InvalidInput
 from stationmap.hours import TZ, is_open
 from stationmap.nearest import NearestIndex, nearest
 from stationmap.store import load_sample
@@ -83,8 +80,7 @@ def test_index_bearing_and_small_sets():
 
 
 @pytest.mark.parametrize("lat, lon, k, words", [
-    (23.5, 116.3, 0, ["k", "1 to 50"]),
-    (23.5, 116.3, 51, ["51", "1 to 50"]),
+    (23.5, 116.3, 0, ["k", "at least 1"]),
     (23.5, 116.3, "many", ["'many'"]),
     (23.5, 116.3, 2.5, ["2.5"]),
     (95, 116.3, 5, ["latitude", "95", "-90 to 90"]),
@@ -94,6 +90,7 @@ def test_index_bearing_and_small_sets():
     (float("nan"), 116.3, 5, ["nan"]),
 ])
 def test_index_rejects_bad_arguments(lat, lon, k, words):
+    """The library checks types and ranges; the max_results bound on k is the entry points' (params.K)."""
     index = NearestIndex([23.5], [116.3])
     with pytest.raises(InvalidInput) as exc:
         index.query(lat, lon, k)
@@ -149,7 +146,7 @@ def test_open_now_only_returns_open_stations(stations):
     ({"crs": "mars"}, ["'mars'", "wgs84"]),
     ({"kind": "castle"}, ["'castle'", "outdoor"]),
     ({"status": "gone"}, ["'gone'", "open"]),
-    ({"k": 60}, ["60"]),
+    ({"k": 0}, ["0", "at least 1"]),
 ])
 def test_nearest_rejects_bad_filters(stations, kw, words):
     with pytest.raises(InvalidInput) as exc:
@@ -160,7 +157,7 @@ def test_nearest_rejects_bad_filters(stations, kw, words):
 
 def test_result_dict_is_json_friendly(stations):
     r = nearest(stations, 23.55, 116.37, k=1)[0]
-    d = json.loads(json.dumps(r.to_dict(), ensure_ascii=False))
+    d = json.loads(json.dumps(present.nearest_result(r), ensure_ascii=False))
     for key in ("id", "name", "lat", "lon", "distance_m", "bearing_deg", "minutes"):
         assert key in d
     assert set(d["minutes"]) == {"walk", "ebike", "car"}
@@ -170,16 +167,15 @@ def test_result_dict_is_json_friendly(stations):
 
 
 def invoke(*args, data_dir):
-    result = CliRunner().invoke(cli, [*map(str, args), "--data-dir", str(data_dir)])
-    if isinstance(result.exception, StationmapError):  # main() turns these into exit 2
-        return 2, str(result.exception)
-    return result.exit_code, result.output
+    """`stationmap ARGS` through the real entry point, main(), in this process: (exit code, stdout)."""
+    result = stationmap(*args, "--data-dir", data_dir)
+    return result.exit_code, result.stdout
 
 
 def test_cli_nearest_json_and_table(registry_dir):
     code, out = invoke("nearest", "23.55", "116.37", "-k", "3", "--amenity", "microwave", "--json", data_dir=registry_dir)
     assert code == 0
-    rows = json.loads(out)
+    rows = json.loads(out)["results"]
     assert len(rows) == 3 and all("microwave" in r["amenities"] for r in rows)
     code, out = invoke("nearest", "23.55", "116.37", data_dir=registry_dir)
     assert code == 0 and "示例" in out and " m " in out
@@ -187,15 +183,36 @@ def test_cli_nearest_json_and_table(registry_dir):
     code, out = invoke("nearest", glat, glon, "--crs", "gcj02", "-k", "3", "--amenity", "微波炉", "--json",
                        data_dir=registry_dir)
     assert code == 0
-    assert [r["id"] for r in json.loads(out)] == [r["id"] for r in rows]
+    assert [r["id"] for r in json.loads(out)["results"]] == [r["id"] for r in rows]
 
 
 def test_cli_bad_arguments_exit_2_with_one_line(registry_dir):
-    proc = subprocess.run([sys.executable, "-c", "from stationmap.cli import main; main()", "nearest", "23.55", "116.37",
-                           "-k", "99", "--data-dir", str(registry_dir)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "99" in proc.stderr and "Traceback" not in proc.stderr
-    for args in (("nearest", "abc", "116.37"), ("nearest", "23.55", "116.37", "--amenity", "jacuzzi"),
-                 ("nearest", "23.55", "116.37", "--crs", "mars")):
-        code, message = invoke(*args, data_dir=registry_dir)
-        assert code == 2 and "\n" not in message.strip()
+    """Through the real entry point, main(): exit 2 and one `error: ...` line naming the bad value."""
+    for args, word in ((("-k", "99"), "99"), ((), "abc"), (("--amenity", "jacuzzi"), "jacuzzi"),
+                       (("--crs", "mars"), "mars")):
+        lat = "abc" if word == "abc" else "23.55"
+        result = stationmap("nearest", lat, "116.37", *args, "--data-dir", registry_dir)
+        err = result.stderr
+        assert result.exit_code == 2, (args, err)
+        assert err.startswith("error: ") and err.strip().count("\n") == 0 and word in err, (args, err)
+        assert "Traceback" not in err and result.stdout == ""
+
+
+def test_k_bound_comes_from_the_settings_table(registry_dir):
+    """k's upper bound is the max_results setting, for the API and the CLI alike, raised as well as lowered."""
+    from click.testing import CliRunner
+
+    from stationmap.cli import cli
+    from web import create_app
+
+    for limit, k, ok in ((80, 60, True), (80, 81, False), (3, 4, False)):
+        client = create_app({"data_dir": str(registry_dir), "max_results": limit}).test_client()
+        resp = client.get(f"/api/nearest?lat=23.55&lon=116.37&k={k}")
+        assert (resp.status_code == 200) is ok, resp.get_json()
+        if ok:
+            assert resp.get_json()["count"] == k
+        run = CliRunner().invoke(cli, ["nearest", "23.55", "116.37", "-k", str(k), "--json", "--data-dir",
+                                       str(registry_dir)], env={"STATIONMAP_MAX_RESULTS": str(limit)})
+        assert (run.exit_code == 0) is ok, run.output
+        if not ok:
+            assert f"use 1 to {limit}" in str(run.exception) + run.output

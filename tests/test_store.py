@@ -1,65 +1,97 @@
-"""The store contract: every backend must pass these (a new backend is one more fixture param)."""
+"""The GeoPackage backend beyond the store contract (the file QGIS opens, crash safety, stray files), and choosing a backend.
+
+What every backend promises is in test_store_contract.py; these tests look at the file itself.
+"""
 import hashlib
 import multiprocessing as mp
+import os
+import sqlite3
 
+import pyogrio
 import pytest
 
-from stationmap.errors import NotFound
+from stationmap.errors import InvalidInput, RegistryUnavailable
 from stationmap.model import make_station
-from stationmap.store import GpkgStore, open_store
+from stationmap.store import open_store
+from stationmap.store.gpkg import GpkgStore
 
 
-@pytest.fixture(params=["gpkg"])
-def store(request, tmp_path):
-    return open_store(tmp_path)
+@pytest.fixture
+def store(tmp_path):
+    return open_store(tmp_path, backend="gpkg")
 
 
-def digest(store):
-    return hashlib.sha256(store.path.read_bytes()).hexdigest()
+def registry(tmp_path):
+    return tmp_path / "stations.gpkg"
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def new_station(i):
     return make_station({"name": f"合同测试驿站{i}", "lat": 23.50 + i * 0.001, "lon": 116.30, "hours": "24小时"})
 
 
-def test_a_new_data_directory_starts_with_the_sample_registry(store):
-    stations = store.all()
-    assert len(stations) == 135 and all(s.demo for s in stations)
-    assert stations == sorted(stations, key=lambda s: s.id)
+def test_the_registry_is_a_geopackage_qgis_opens_as_it_is(store, tmp_path):
+    path = registry(tmp_path)
+    assert pyogrio.list_layers(path).tolist() == [["stations", "Point"]]
+    info = pyogrio.read_info(path, layer="stations")
+    assert info["crs"] == "EPSG:4326" and info["features"] == 135
+    assert {"id", "name", "kind", "status", "lat", "lon", "district", "hours", "amenities"} <= set(info["fields"])
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA application_id").fetchone()[0] == 0x47504B47  # 'GPKG'
+        assert con.execute("SELECT data_type, srs_id FROM gpkg_contents WHERE table_name = 'stations'").fetchone() \
+            == ("features", 4326)
 
 
-def test_get_and_not_found(store):
-    first = store.all()[0]
-    assert store.get(first.id) == first
-    with pytest.raises(NotFound, match="no station with id 'nope'"):
-        store.get("nope")
-
-
-def test_replace_all_round_trips_every_field(store):
-    s = make_station({"name": "全字段驿站", "lat": 23.55, "lon": 116.37, "kind": "smart", "status": "planned",
-                      "address": "某路1号", "hours": "周一至周五 08:00-17:30", "amenities": "厕所、AED",
-                      "host": "某银行", "phone": "0663-1234567", "honours": "广东最美工会驿站 2024",
-                      "year_opened": 2024, "demo": True, "features": "扫码进入", "location_source": "测试"})
+def test_a_fresh_reader_of_the_file_sees_every_write(store, tmp_path):
+    s = new_station(1)
     assert store.replace_all([s]) is True
-    assert store.all() == [s]
-    assert GpkgStore(store.path).all() == [s]  # a fresh reader, no cache
+    assert GpkgStore(registry(tmp_path)).all() == [s]  # no cache shared with the writer
 
 
-def test_an_unchanged_write_leaves_the_file_alone(store):
-    before = digest(store)
+def test_an_unchanged_write_leaves_the_file_alone(store, tmp_path):
+    before = digest(registry(tmp_path))
     assert store.update(lambda old: list(reversed(old))) is False
-    assert digest(store) == before
+    assert digest(registry(tmp_path)) == before
 
 
-def test_a_failed_change_writes_nothing(store):
-    before = digest(store)
+def test_a_failed_change_leaves_the_file_alone(store, tmp_path):
+    before = digest(registry(tmp_path))
 
     def boom(old):
         raise RuntimeError("change failed half-way")
 
     with pytest.raises(RuntimeError):
         store.update(boom)
-    assert digest(store) == before and len(store.all()) == 135
+    assert digest(registry(tmp_path)) == before and len(store.all()) == 135
+
+
+def test_a_rename_that_fails_leaves_the_old_file_and_no_temporary_one(store, tmp_path, monkeypatch):
+    before = digest(registry(tmp_path))
+
+    def refused(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", refused)
+    with pytest.raises(OSError):
+        store.update(lambda old: old + [new_station(1)])
+    monkeypatch.undo()
+    assert digest(registry(tmp_path)) == before
+    assert list(tmp_path.glob(".stations.*")) == []
+
+
+def test_an_unreadable_registry_says_what_to_do(tmp_path):
+    registry(tmp_path).write_bytes(b"not a GeoPackage")
+    with pytest.raises(RegistryUnavailable, match="restore it from a backup"):
+        open_store(tmp_path, backend="gpkg").all()
+
+
+def test_a_data_directory_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InvalidInput, match="is a file"):
+        open_store(tmp_path / "file", backend="gpkg")
 
 
 def _add_many(path, start):
@@ -68,8 +100,8 @@ def _add_many(path, start):
         s.update(lambda old, i=i: old + [new_station(i)])
 
 
-def test_concurrent_writers_in_separate_processes_lose_nothing(store):
-    procs = [mp.get_context("spawn").Process(target=_add_many, args=(store.path, k * 10)) for k in range(3)]
+def test_concurrent_writers_in_separate_processes_lose_nothing(store, tmp_path):
+    procs = [mp.get_context("spawn").Process(target=_add_many, args=(registry(tmp_path), k * 10)) for k in range(3)]
     for p in procs:
         p.start()
     for p in procs:
@@ -81,26 +113,35 @@ def test_concurrent_writers_in_separate_processes_lose_nothing(store):
 
 
 def test_a_killed_writers_leftover_is_cleaned_up_and_never_read(tmp_path):
-    store = open_store(tmp_path)
-    before = digest(store)
+    open_store(tmp_path, backend="gpkg")
+    before = digest(registry(tmp_path))
     stray = tmp_path / ".stations.999999999.tmp.gpkg"  # no such process
     stray.write_bytes(b"half a GeoPackage")
-    reopened = open_store(tmp_path)
-    assert not stray.exists() and digest(reopened) == before and len(reopened.all()) == 135
+    reopened = open_store(tmp_path, backend="gpkg")
+    assert not stray.exists() and digest(registry(tmp_path)) == before and len(reopened.all()) == 135
 
 
 def test_a_killed_writers_sqlite_companions_go_too_and_a_live_writers_stay(tmp_path):
     """A writer killed mid-write also leaves its temporary file's SQLite journal, WAL and shared memory."""
-    import os
-
-    open_store(tmp_path)
+    open_store(tmp_path, backend="gpkg")
     companions = ("", "-journal", "-wal", "-shm")
     dead = [tmp_path / f".stations.999999999.tmp.gpkg{c}" for c in companions]  # above any pid_max: no such process
     live = [tmp_path / f".stations.{os.getpid()}.tmp.gpkg{c}" for c in companions]  # this process: still writing
     unrelated = [tmp_path / ".stations.999999999.tmp.gpkg-backup", tmp_path / ".other.999999999.tmp.gpkg-journal"]
     for f in dead + live + unrelated:
         f.write_bytes(b"half a GeoPackage")
-    reopened = open_store(tmp_path)
+    reopened = open_store(tmp_path, backend="gpkg")
     assert [f.name for f in dead if f.exists()] == []
     assert all(f.exists() for f in live + unrelated)
     assert len(reopened.all()) == 135
+
+
+def test_the_backend_is_chosen_by_the_store_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("STATIONMAP_STORE", "memory")
+    assert open_store(tmp_path / "m").describe().startswith("memory")
+    assert not (tmp_path / "m" / "stations.gpkg").exists()
+    monkeypatch.setenv("STATIONMAP_STORE", "gpkg")
+    assert open_store(tmp_path / "g").describe() == f"GeoPackage {tmp_path / 'g' / 'stations.gpkg'}"
+    monkeypatch.setenv("STATIONMAP_STORE", "postgis")
+    with pytest.raises(InvalidInput, match="unknown registry store 'postgis'; choose one of gpkg, memory"):
+        open_store(tmp_path / "p")

@@ -30,7 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.get("max_request_bytes")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["stationmap_store"] = open_store(config.data_dir(settings))
+    app.extensions["stationmap_store"] = open_store(config.data_dir(settings), backend=settings["store"])
 
     if settings["cors_origins"]:
         from flask_cors import CORS

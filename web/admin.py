@@ -13,12 +13,13 @@ Editors see the non-public records (edit view, telemetry) of their own district 
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, url_for
 
-from stationmap import config, geography, hours, usage
+from stationmap import config, geography, params, present, usage
 from stationmap.accounts import Accounts, User, open_accounts
 from stationmap.audit import AuditLog, csv_text, open_audit, reconcile
 from stationmap.editing import (close_station, create_station, delete_station, edit_station, etag,
@@ -34,8 +35,7 @@ from .schemas import station_body, telemetry_report
 bp = Blueprint("admin", __name__)
 TELEMETRY_ENDPOINT = "admin.telemetry_post"
 LOGIN_ENDPOINT = "admin.login"
-CRS = Param("crs", "string", "Datum of lat/lon in the body: wgs84, gcj02 (Amap) or bd09 (Baidu).",
-            enum=("wgs84", "gcj02", "bd09"), default="wgs84")
+CRS = replace(params.CRS, help="Datum of lat/lon in the body: wgs84, gcj02 (Amap) or bd09 (Baidu).")
 IF_MATCH = Param("If-Match", "string", "The ETag of the version you change (GET /api/admin/stations/{station_id}), "
                  "or * for whatever is there. Without it: 428; a station changed since: 409.", location="header")
 SIGNATURE = Param(SIGNATURE_HEADER, "string", "sha256=<hex HMAC-SHA256 of the body under the station's device key> "
@@ -125,11 +125,8 @@ def _names() -> tuple[Any, Any]:
 
 
 def station_json(s: Station) -> dict[str, Any]:
-    """A station for the admin page: stored fields, display names, version and live status."""
-    d_names, t_names = _names()
-    return {**s.to_record(), "district_name": d_names.get(s.district, ""), "township_name": t_names.get(s.township, ""),
-            "hours_zh": hours.to_zh(s.hours), "etag": etag(s),
-            "live": station_live(live_statuses(), s.id, s.kind)}
+    """A station for the admin page: the presenter's admin record plus live status."""
+    return {**present.admin_record(s), "live": station_live(live_statuses(), s.id, s.kind)}
 
 
 def _station_response(s: Station, status: int = 200) -> Response:

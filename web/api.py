@@ -13,12 +13,13 @@ from typing import Any, Iterable
 
 from flask import Blueprint, Response, jsonify
 
-from stationmap import geography, jobs, publish, travel, vocab
-from stationmap.errors import InvalidInput
+from stationmap import geography, present
 from stationmap.hours import TZ
-from stationmap.model import KINDS, STATUSES, Station
+from stationmap.model import Station
+from stationmap.params import (AMENITY, CRS, DISTRICT, GAPS_LIMIT, K, KIND, LAT, LON, OPEN_NOW, REACH, SITES,
+                               STATUS)
 
-from . import questions, settings, store
+from . import questions, store
 from .admin import annotate_live
 from .params import Param, Reply, documented
 
@@ -28,24 +29,7 @@ health_bp = Blueprint("health", __name__)
 POPULATION_NOTE = ("Population is modelled (2020 census district totals spread by a documented model), "
                    "not counted; 人口为模型估算值，非实际统计。")
 
-# -- shared parameter declarations --------------------------------------------------------------
-KIND = Param("kind", "string", "Station kind: outdoor (户外劳动者服务站点) or smart (智能化工会驿站).", enum=KINDS)
-STATUS = Param("status", "string", "Station status.", enum=STATUSES)
-AMENITY = Param("amenity", "array", "Required amenities, all of them (keys, Chinese names or synonyms; "
-                "comma separated or repeated).", enum=vocab.AMENITY_KEYS, convert=vocab.amenity_key)
-OPEN_NOW = Param("open_now", "boolean", "Only stations open now (Asia/Shanghai); unknown hours count as closed.",
-                 default=False)
-DISTRICT = Param("district", "string", "District name (普宁市, 普宁, Puning) or adcode (445281).",
-                 convert=geography.district_code)
-REACH = (
-    Param("reach_m", "number", "Straight-line reach in metres (0 < reach <= 50,000). Give this or minutes.",
-          minimum=0, maximum=travel.MAX_REACH_M),
-    Param("minutes", "number", "Travel time in minutes; with mode. Give this or reach_m.", minimum=0),
-    Param("mode", "string", "Travel mode for minutes: walk, ebike or car (speeds and detour factor: "
-          "stationmap.travel).", enum=travel.MODES),
-    Param("min_stations", "integer", "Stations that must reach a place: 1, or 2 for 双15 cross coverage (交叉覆盖).",
-          enum=(1, 2), default=1),
-)
+# -- parameters (declared in stationmap.params) ---------------------------------------------------
 OPENAPI_MEDIA = "application/vnd.oai.openapi+json;version=3.0"
 FORMAT = Param("format", "string", "Response format.", enum=("json", "geojson", "csv"), default="json")
 
@@ -77,7 +61,7 @@ def select_stations(stations: Iterable[Station], *, kind=None, district=None, am
 def stations(**args: Any) -> Response:
     now = datetime.now(TZ)
     chosen = select_stations(store().all(), when=now, **args)
-    doc = publish.feature_collection(chosen, now)
+    doc = present.feature_collection(chosen, now)
     annotate_live(doc["features"])  # smart stations' live status
     return geojson_response(doc)
 
@@ -86,40 +70,22 @@ def stations(**args: Any) -> Response:
 @documented("One station as a GeoJSON Feature; 404 for an unknown id.", tag="stations",
             media=("application/geo+json",), path_params={"station_id": "Station id, e.g. st-e0a8117eb7."})
 def station(station_id: str) -> Response:
-    feature = publish.station_feature(store().get(station_id[:100]), datetime.now(TZ))
+    feature = present.station_feature(store().get(station_id[:100]), datetime.now(TZ))
     annotate_live([feature])
     return geojson_response(feature)
 
 
 @bp.get("/nearest")
 @documented("The k nearest stations to a point, by geodesic distance, with bearing and minutes per mode.",
-            params=(Param("lat", "number", "Latitude of the point (in crs).", required=True, minimum=-90, maximum=90),
-                    Param("lon", "number", "Longitude of the point (in crs).", required=True, minimum=-180, maximum=180),
-                    Param("k", "integer", "How many stations.", default=5, minimum=1, maximum=50),
-                    Param("crs", "string", "Datum of lat/lon: wgs84 (GPS, browser), gcj02 (Amap, WeChat), bd09 (Baidu).",
-                          enum=("wgs84", "gcj02", "bd09"), default="wgs84"),
-                    KIND, AMENITY, OPEN_NOW, STATUS),
+            params=(LAT, LON, K, CRS, KIND, AMENITY, OPEN_NOW, STATUS),
             tag="queries")
 def nearest_view(lat: float, lon: float, k: int, crs: str, kind, amenity, open_now: bool, status) -> Response:
-    from stationmap import datums
     from stationmap.nearest import nearest
 
-    if k > settings()["max_results"]:
-        raise InvalidInput(f"k={k} is more than this service allows ({settings()['max_results']})")
     now = datetime.now(TZ)
     results = nearest(store().all(), lat, lon, k=k, crs=crs, kind=kind, amenities=amenity, open_now=open_now,
                       status=status, when=now)
-    wlat, wlon = datums.to_wgs84(lat, lon, crs)
-    out = []
-    for r in results:
-        d = r.to_dict()
-        d["coords"] = publish.datum_coords(r.station.lat, r.station.lon)
-        d["nav"] = publish.nav_links(r.station.lat, r.station.lon, r.station.name)
-        out.append(d)
-    return jsonify(origin={"lat": round(wlat, 7), "lon": round(wlon, 7), "crs": "wgs84",
-                           "coords": publish.datum_coords(wlat, wlon), "in_jieyang": geography.in_jieyang(wlat, wlon)},
-                   time=now.isoformat(timespec="seconds"), count=len(out), results=out,
-                   sample_data=any(r["demo"] for r in out))
+    return jsonify(present.nearest_answer(results, lat, lon, crs, now))
 
 
 # -- planning ----------------------------------------------------------------------------------
@@ -161,8 +127,7 @@ def _shares(v: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/gaps")
 @documented("Uncovered demand ranked by the (modelled) people it holds, with location, district and township. "
             "Computed with coverage: 202 with a job to poll while it is new.",
-            params=(*REACH, Param("limit", "integer", "How many gaps.", default=50, minimum=1,
-                                  maximum=jobs.GAPS_KEPT), FORMAT),
+            params=(*REACH, GAPS_LIMIT, FORMAT),
             tag="planning", media=("application/json", "application/geo+json", "text/csv"),
             responses=questions.COSTLY)
 def gaps_view(format: str, limit: int, **args: Any) -> Response:
@@ -180,11 +145,10 @@ def gaps_view(format: str, limit: int, **args: Any) -> Response:
 @bp.get("/suggest")
 @documented("n new sites that maximise newly covered (modelled) population, each with its marginal gain. "
             "Computed apart: 202 with a job to poll while it is new.",
-            params=(Param("n", "integer", "How many new sites.", default=5, minimum=1, maximum=100), *REACH, FORMAT),
+            params=(SITES, *REACH, FORMAT),
             tag="planning", media=("application/json", "application/geo+json", "text/csv"),
             responses=questions.COSTLY)
 def suggest_view(format: str, n: int, **args: Any) -> Response:
-    check_suggest_n(n)
     result, meta = questions.answer("suggest", args, n)
     sites = result.get("sites", [])
     if format == "csv":
@@ -208,12 +172,6 @@ def job_view(key: str) -> Response:
     return resp
 
 
-def check_suggest_n(n: int) -> None:
-    """Siting is the costly question: n is bounded by the `max_suggest` setting (API and planner)."""
-    if n > settings()["max_suggest"]:
-        raise InvalidInput(f"n={n} is more than this service computes at once; use at most {settings()['max_suggest']}")
-
-
 def points_collection(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Rows that carry lat/lon as GeoJSON points (other keys become properties)."""
     feats = []
@@ -229,7 +187,7 @@ def points_collection(rows: list[dict[str, Any]]) -> dict[str, Any]:
 @documented("The five county-level districts (polygons) with 2020 census population and land area.",
             tag="boundaries", media=("application/geo+json",))
 def districts_view() -> Response:
-    return geojson_response(publish.frame_collection(geography.districts()))
+    return geojson_response(present.frame_collection(geography.districts()))
 
 
 @bp.get("/townships")
@@ -238,7 +196,7 @@ def districts_view() -> Response:
                           enum=("areas", "seats"), default="areas"),), tag="boundaries", media=("application/geo+json",))
 def townships_view(layer: str) -> Response:
     frame = geography.township_areas() if layer == "areas" else geography.townships()
-    return geojson_response(publish.frame_collection(frame))
+    return geojson_response(present.frame_collection(frame))
 
 
 # -- service -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from flask import Blueprint, Response, jsonify, request
 
-from stationmap import geography, publish
+from stationmap import geography, present
 from stationmap.errors import NotFound
 
 from . import store
@@ -31,11 +31,11 @@ F = Param("f", "string", "Output format (only JSON is offered).", enum=("json", 
 
 
 def _stations() -> list[dict[str, Any]]:
-    return publish.feature_collection(store().all())["features"]
+    return present.feature_collection(store().all())["features"]
 
 
 def _frame_features(frame, id_field: str) -> list[dict[str, Any]]:
-    doc = publish.frame_collection(frame)
+    doc = present.frame_collection(frame)
     for f in doc["features"]:
         f["id"] = str(f["properties"][id_field])
     return doc["features"]

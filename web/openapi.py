@@ -109,7 +109,7 @@ def responses(path: str, method: str, rule: Any, doc: Doc) -> dict[str, Any]:
 
 def operation(path: str, method: str, rule: Any, doc: Doc) -> dict[str, Any]:
     """One OpenAPI operation: parameters (query, header, path), body, security and responses."""
-    params = [p.openapi() for p in doc.params]
+    params = [p.bounded(current_app.config["STATIONMAP"]).openapi() for p in doc.params]
     params += [{"name": name, "in": "path", "required": True, "description": help_, "schema": {"type": "string"}}
                for name, help_ in doc.path_params.items()]
     for arg in sorted(rule.arguments - set(doc.path_params)):  # every path parameter is declared

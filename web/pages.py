@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from stationmap import mapview, travel
-from stationmap.errors import InvalidInput
+from stationmap.params import CENTER, DISTRICT, KIND, PLANNER_SITES, REACH, ZOOM
 
 from . import settings, store
-from .api import DISTRICT, KIND, REACH, check_suggest_n, select_stations
+from .api import select_stations
 from .i18n import UI, words
 from .params import Param, Reply, documented
 from .questions import COSTLY, Pending, status_json
@@ -23,22 +23,10 @@ from .questions import COSTLY, Pending, status_json
 bp = Blueprint("pages", __name__)
 
 
-def _center(text: str) -> tuple[float, float]:
-    parts = text.split(",")
-    try:
-        lat, lon = (float(p) for p in parts)
-    except ValueError:
-        raise InvalidInput(f"center={text[:60]!r} must be 'lat,lon' in WGS-84, e.g. 23.55,116.37") from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise InvalidInput(f"center={text[:60]!r} is out of range: latitude -90..90, longitude -180..180")
-    return lat, lon
-
-
 LANG = Param("lang", "string", "Interface language: zh (简体中文, default) or en.", enum=("zh", "en"))
 BASEMAP = Param("basemap", "string", "Basemap: osm, amap (高德, GCJ-02) or tianditu (天地图, needs a configured key).",
                 enum=tuple(mapview.BASEMAPS))
-VIEW = (Param("center", "string", "Map centre 'lat,lon' (WGS-84).", convert=_center),
-        Param("zoom", "integer", "Zoom level.", minimum=7, maximum=18))
+VIEW = (CENTER, ZOOM)
 
 
 def _common(lang: str | None, basemap: str | None) -> tuple[str, str]:
@@ -94,8 +82,7 @@ def embed_page(district, kind, lang, basemap, center, zoom) -> str:
 
 @bp.get("/planner")
 @documented("Coverage planning (HTML): coverage for a reach, gaps, district/township table, suggested sites, downloads.",
-            params=(*REACH, Param("n", "integer", "Suggested new sites (0 for none).", default=5, minimum=0, maximum=30),
-                    LANG, BASEMAP), tag="pages", media=("text/html",),
+            params=(*REACH, PLANNER_SITES, LANG, BASEMAP), tag="pages", media=("text/html",),
             responses=(Reply(202, "The answers are being computed: a page that reloads itself until they are in."),
                        *COSTLY[1:]))
 def planner_page(lang, basemap, n: int, **reach_args) -> Any:
@@ -106,7 +93,6 @@ def planner_page(lang, basemap, n: int, **reach_args) -> Any:
         reach_args.update(minutes=15.0, mode=reach_args.get("mode") or "ebike")
     elif reach_args.get("minutes") is None:
         reach_args["mode"] = None  # the form always sends its mode menu; a mode goes with minutes only
-    check_suggest_n(n)
     stations = store().all()
     try:
         ctx = plan(stations, reach_args, n, basemap, lang, asset_base=url_for("static", filename=""))

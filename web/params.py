@@ -8,125 +8,16 @@ view reads is a parameter the document lists, and an unknown query parameter is 
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import request
+from flask import current_app, request
 
 from stationmap.checks import json_document
 from stationmap.errors import InvalidInput
+from stationmap.params import Param
 
 from .guards import request_body
-
-MAX_TEXT = 200
-
-
-@dataclass(frozen=True)
-class Param:
-    """One query parameter or request header: name, JSON-schema type, help text and limits."""
-
-    name: str
-    type: str  # number | integer | boolean | string | array | bbox
-    help: str
-    enum: tuple[Any, ...] | None = None
-    default: Any = None
-    minimum: float | None = None
-    maximum: float | None = None
-    required: bool = False
-    convert: Callable[[Any], Any] | None = None  # domain check after type parsing (e.g. amenity words)
-    location: str = "query"  # query | header
-
-    @property
-    def arg(self) -> str:
-        """The view's keyword for this input: the name, or for a header its snake-case form (If-Match: if_match)."""
-        return self.name.lower().replace("-", "_") if self.location == "header" else self.name
-
-    def schema(self) -> dict[str, Any]:
-        if self.type == "bbox":
-            return {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
-        if self.type == "array":
-            items: dict[str, Any] = {"type": "string"}
-            if self.enum:
-                items["enum"] = list(self.enum)
-            return {"type": "array", "items": items}
-        out: dict[str, Any] = {"type": self.type}
-        for key in ("enum", "default", "minimum", "maximum"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = list(value) if key == "enum" else value
-        return out
-
-    def openapi(self) -> dict[str, Any]:
-        doc = {"name": self.name, "in": self.location, "required": self.required, "description": self.help,
-               "schema": self.schema()}
-        if self.type in ("array", "bbox"):
-            doc.update(style="form", explode=False)
-        return doc
-
-    def parse(self, values: list[str]) -> Any:
-        if self.type == "array":
-            words = [w.strip() for v in values for w in v.split(",") if w.strip()]
-            for w in words:
-                self._check_text(w)
-                if self.enum and not self.convert and w not in self.enum:
-                    raise InvalidInput(f"{self.name}={w!r} is not allowed; use {', '.join(map(str, self.enum))}")
-            return tuple(self.convert(w) for w in words) if self.convert else tuple(words)
-        if len(values) > 1:
-            raise InvalidInput(f"parameter {self.name!r} is given {len(values)} times; give it once")
-        raw = values[0].strip()
-        value = getattr(self, "_" + self.type)(raw)
-        if self.enum is not None and value not in self.enum:
-            raise InvalidInput(f"{self.name}={raw!r} is not allowed; use one of {', '.join(map(str, self.enum))}")
-        low, high = self.minimum, self.maximum
-        if low is not None and value < low or high is not None and value > high:
-            allowed = (f"use {low:g} to {high:g}" if low is not None and high is not None
-                       else f"use at least {low:g}" if low is not None else f"use at most {high:g}")
-            raise InvalidInput(f"{self.name}={raw[:40]!r} is out of range; {allowed}")
-        return self.convert(value) if self.convert else value
-
-    def _check_text(self, raw: str) -> str:
-        if len(raw) > MAX_TEXT or any(ord(c) < 32 for c in raw):
-            raise InvalidInput(f"parameter {self.name!r} is too long or has control characters")
-        return raw
-
-    def _string(self, raw: str) -> str:
-        return self._check_text(raw)
-
-    def _number(self, raw: str) -> float:
-        try:
-            x = float(raw)
-        except ValueError:
-            raise InvalidInput(f"{self.name}={raw[:40]!r} is not a number") from None
-        if not math.isfinite(x):
-            raise InvalidInput(f"{self.name}={raw[:40]!r} is not a finite number")
-        return x
-
-    def _integer(self, raw: str) -> int:
-        digits = raw[1:] if raw[:1] in ("+", "-") else raw
-        if not digits.isdecimal() or len(digits) > 12:  # decimal, not isdigit: int('²') fails
-            raise InvalidInput(f"{self.name}={raw[:40]!r} is not a whole number")
-        return int(raw)
-
-    def _boolean(self, raw: str) -> bool:
-        key = raw.lower()
-        if key in ("", "1", "true", "yes", "on"):
-            return True
-        if key in ("0", "false", "no", "off"):
-            return False
-        raise InvalidInput(f"{self.name}={raw[:40]!r} is not a yes/no value; use true or false")
-
-    def _bbox(self, raw: str) -> tuple[float, float, float, float]:
-        parts = raw.split(",")
-        if len(parts) != 4:
-            raise InvalidInput(f"bbox={raw[:60]!r} needs 4 numbers: min lon, min lat, max lon, max lat (WGS-84)")
-        w, s, e, n = (self._number(p.strip()) for p in parts)
-        if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= 90 and -90 <= n <= 90):
-            raise InvalidInput(f"bbox={raw[:60]!r} is out of range: longitudes -180..180, latitudes -90..90")
-        if w > e or s > n:
-            raise InvalidInput(f"bbox={raw[:60]!r}: give min lon, min lat, max lon, max lat (min before max)")
-        return (w, s, e, n)
-
 
 @dataclass(frozen=True)
 class Body:
@@ -204,7 +95,7 @@ def parse_args(doc: Doc) -> dict[str, Any]:
                 raise InvalidInput(f"{what} {p.name!r} is required: {p.help}")
             out[p.arg] = () if p.type == "array" and p.default is None else p.default
         else:
-            out[p.arg] = p.parse(values)
+            out[p.arg] = p.bounded(current_app.config["STATIONMAP"]).parse(values)
     return out
 
 

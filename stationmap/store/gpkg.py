@@ -1,12 +1,11 @@
-"""The station registry: a narrow store interface and its GeoPackage backend.
+"""The GeoPackage backend: the registry as `DATA_DIR/stations.gpkg` (layer `stations`, EPSG:4326).
 
-The GeoPackage (`DATA_DIR/stations.gpkg`, layer `stations`, EPSG:4326) opens as it is in QGIS.
-Every write builds a complete new file beside the old one and renames it into place under an
-exclusive lock, so a reader or a killed writer only ever sees the old or the new registry.
+The file opens as it is in QGIS. Every write builds a complete new file beside the old one and renames
+it into place under an exclusive lock, so a reader or a killed writer only ever sees the old or the new
+registry; what a killed writer left beside it is removed by `remove_dead_writers_files`.
 """
 from __future__ import annotations
 
-import abc
 import fcntl
 import json
 import math
@@ -14,69 +13,33 @@ import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Iterator
 
 import geopandas as gpd
 import pandas as pd
 from pyogrio.errors import DataLayerError, DataSourceError
 from shapely.geometry import Point
 
-from .config import GEODATA_DIR
-from .errors import InvalidInput, NotFound, RegistryUnavailable
-from .hours import parse_hours
-from .model import Station, make_station
+from ..errors import RegistryUnavailable
+from ..hours import parse_hours
+from ..model import Station
+from .base import Change, Journal, StationStore
 
+FILENAME = "stations.gpkg"
 LAYER = "stations"
-SAMPLE_FILE = GEODATA_DIR / "sample_stations.geojson"
 _LIST_FIELDS = ("amenities", "honours", "features")
 
 
-class Journal(Protocol):
-    """A record kept beside the registry (the audit log) that must never disagree with it.
-
-    Called under the store's exclusive lock: `recover` first with the registry as it is (to settle
-    an entry a killed writer left pending), `begin` before the new file is renamed into place,
-    `commit` after, `abort` if the write failed.
-    """
-
-    def recover(self, current: list[Station]) -> None: ...
-    def begin(self, old: list[Station], new: list[Station], note: dict[str, Any] | None) -> Any: ...
-    def commit(self, ticket: Any) -> None: ...
-    def abort(self, ticket: Any) -> None: ...
-
-
-class StationStore(abc.ABC):
-    """What callers may do with a registry; a PostGIS store would implement the same abstract methods."""
-
-    @abc.abstractmethod
-    def all(self) -> list[Station]:
-        """Every station, in id order."""
-
-    @abc.abstractmethod
-    def update(self, change: Callable[[list[Station]], list[Station]], note: dict[str, Any] | None = None) -> bool:
-        """Apply `change` to the current list atomically; returns False (and writes nothing) if unchanged.
-
-        `note` (e.g. {"actor": ..., "action": ...}) goes to the store's journal with the change."""
-
-    @abc.abstractmethod
-    def version(self) -> str:
-        """A text that changes whenever the registry does (answers computed from it are kept under it)."""
-
-    def get(self, station_id: str) -> Station:
-        for s in self.all():
-            if s.id == station_id:
-                return s
-        raise NotFound(f"no station with id {station_id!r}")
-
-    def replace_all(self, stations: list[Station], note: dict[str, Any] | None = None) -> bool:
-        return self.update(lambda _old: list(stations), note)
-
-
 class GpkgStore(StationStore):
+    """The registry in one GeoPackage file, written whole and renamed into place under a flock."""
+
     def __init__(self, path: Path, journal: Journal | None = None):
         self.path = Path(path)
-        self.journal = journal
+        self._journal = journal
         self._cache: tuple[tuple, list[Station]] | None = None
+
+    def describe(self) -> str:
+        return f"GeoPackage {self.path}"
 
     # -- reading -------------------------------------------------------------------------------
     def all(self) -> list[Station]:
@@ -111,23 +74,23 @@ class GpkgStore(StationStore):
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def update(self, change: Callable[[list[Station]], list[Station]], note: dict[str, Any] | None = None) -> bool:
+    def update(self, change: Change, note: dict[str, Any] | None = None) -> bool:
         with self._locked():
             old = self.all() if self.path.exists() else []
-            if self.journal:
-                self.journal.recover(old)
+            if self._journal:
+                self._journal.recover(old)
             new = sorted(change(list(old)), key=lambda s: s.id)
             if new == old and self.path.exists():
                 return False
-            ticket = self.journal.begin(old, new, note) if self.journal else None
+            ticket = self._journal.begin(old, new, note) if self._journal else None
             try:
                 self._write(new)
             except BaseException:
-                if self.journal:
-                    self.journal.abort(ticket)
+                if self._journal:
+                    self._journal.abort(ticket)
                 raise
-            if self.journal:
-                self.journal.commit(ticket)
+            if self._journal:
+                self._journal.commit(ticket)
             return True
 
     def _write(self, stations: list[Station]) -> None:
@@ -146,27 +109,7 @@ class GpkgStore(StationStore):
             tmp.unlink(missing_ok=True)
 
 
-def open_store(data_dir: Path | str) -> StationStore:
-    """The registry in `data_dir`, journaled to its audit log; a new, empty directory starts with the sample registry."""
-    from .audit import open_audit
-
-    path = Path(data_dir) / "stations.gpkg"
-    if path.parent.exists() and not path.parent.is_dir():
-        raise InvalidInput(f"the data directory {path.parent} is a file; give a directory with --data-dir "
-                           "or STATIONMAP_DATA_DIR")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InvalidInput(f"cannot use {path.parent} as the data directory: {exc.strerror or exc}; "
-                           "give another with --data-dir or STATIONMAP_DATA_DIR") from None
-    store = GpkgStore(path, journal=open_audit(path.parent))
-    _remove_dead_writers_files(path)
-    if not path.exists():
-        store.update(lambda _old: load_sample(), note={"actor": "system", "action": "sample"})
-    return store
-
-
-def _remove_dead_writers_files(path: Path) -> None:
+def remove_dead_writers_files(path: Path) -> None:
     """Remove what writers killed mid-write left beside `path`: their temporary GeoPackage
     (`.stations.<pid>.tmp.gpkg`) and its SQLite journal, WAL and shared-memory files (`-journal`,
     `-wal`, `-shm`). Files of a writer whose process is still alive are kept: it is still writing."""
@@ -185,16 +128,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         pass
     return True
-
-
-def load_sample() -> list[Station]:
-    """The shipped sample registry (demo stations) from geodata/sample_stations.geojson."""
-    data = json.loads(SAMPLE_FILE.read_text(encoding="utf-8"))
-    out = []
-    for f in data["features"]:
-        lon, lat = f["geometry"]["coordinates"]
-        out.append(make_station({**f["properties"], "lat": lat, "lon": lon}))
-    return out
 
 
 def to_frame(stations: list[Station]) -> gpd.GeoDataFrame:

@@ -1,0 +1,77 @@
+"""The station registry: one interface (`StationStore`), two backends, and the one place that picks one.
+
+`open_store(data_dir)` is how every command, the web app and the question runners get the registry;
+the backend comes from the `store` setting (`STATIONMAP_STORE`): `gpkg`, the GeoPackage
+`DATA_DIR/stations.gpkg` that QGIS opens as it is (the default), or `memory`, held by this process
+only (tests, demonstrations). Either way the registry is journaled to the audit log in `data_dir`,
+and a new, empty registry starts with the shipped sample stations.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from .. import config
+from ..errors import InvalidInput
+from ..model import Station, make_station
+from .base import Change, Journal, StationStore
+from .gpkg import FILENAME, LAYER, GpkgStore, remove_dead_writers_files, to_frame
+from .memory import MemoryStore
+
+__all__ = ["BACKENDS", "Change", "Journal", "StationStore", "GpkgStore", "MemoryStore", "LAYER",
+           "SAMPLE_FILE", "open_store", "load_sample", "to_frame"]
+
+BACKENDS = ("gpkg", "memory")
+SAMPLE_FILE = config.GEODATA_DIR / "sample_stations.geojson"
+_memory: dict[Path, MemoryStore] = {}  # one in-memory registry per data directory in this process
+_memory_lock = threading.Lock()
+
+
+def open_store(data_dir: Path | str, backend: str | None = None) -> StationStore:
+    """The registry of `data_dir`, journaled to its audit log; a new, empty one starts with the sample registry.
+
+    `backend`: gpkg or memory; None reads the `store` setting (STATIONMAP_STORE, default gpkg)."""
+    from ..audit import open_audit
+
+    backend = backend or config.load_settings()["store"]
+    if backend not in BACKENDS:
+        raise InvalidInput(f"unknown registry store {backend!r}; choose one of {', '.join(BACKENDS)} "
+                           "(setting store, STATIONMAP_STORE)")
+    directory = _usable_dir(Path(data_dir))
+    if backend == "memory":
+        with _memory_lock:
+            store = _memory.get(directory.resolve())
+            if store is None:
+                store = _memory[directory.resolve()] = MemoryStore(journal=open_audit(directory), name=str(directory))
+                store.update(lambda _old: load_sample(), note={"actor": "system", "action": "sample"})
+        return store
+    path = directory / FILENAME
+    gpkg = GpkgStore(path, journal=open_audit(directory))
+    remove_dead_writers_files(path)
+    if not path.exists():
+        gpkg.update(lambda _old: load_sample(), note={"actor": "system", "action": "sample"})
+    return gpkg
+
+
+def _usable_dir(directory: Path) -> Path:
+    """`directory`, created if missing; InvalidInput (saying what to give instead) if it cannot be."""
+    if directory.exists() and not directory.is_dir():
+        raise InvalidInput(f"the data directory {directory} is a file; give a directory with --data-dir "
+                           "or STATIONMAP_DATA_DIR")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot use {directory} as the data directory: {exc.strerror or exc}; "
+                           "give another with --data-dir or STATIONMAP_DATA_DIR") from None
+    return directory
+
+
+def load_sample() -> list[Station]:
+    """The shipped sample registry (demo stations) from geodata/sample_stations.geojson."""
+    data = json.loads(SAMPLE_FILE.read_text(encoding="utf-8"))
+    out = []
+    for f in data["features"]:
+        lon, lat = f["geometry"]["coordinates"]
+        out.append(make_station({**f["properties"], "lat": lat, "lon": lon}))
+    return out
