@@ -11,26 +11,18 @@ Each write carries the actor and action to the audit log (the store's journal).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from . import datums
 from .accounts import User
 from .checks import lat_lon
 from .errors import Conflict, InvalidInput, NotFound, PreconditionRequired
-from .model import Station, make_station, with_changes
+from .model import Station, etag, make_station, with_changes
 from .store import StationStore
 
 EDITABLE = ("name", "kind", "status", "lat", "lon", "address", "hours", "amenities", "host", "phone",
             "honours", "year_opened", "demo", "features", "location_source")
 DERIVED = ("district", "township")
-
-
-def etag(station: Station) -> str:
-    """A version tag for the station's content (an HTTP entity tag, without quotes)."""
-    text = json.dumps(station.to_record(), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def _check_keys(record: dict[str, Any], allowed: tuple[str, ...]) -> None:

@@ -6,6 +6,7 @@ rules (vocabularies, hours, location inside Jieyang, derived district and townsh
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -61,6 +62,12 @@ class Station:
         for key in ("amenities", "honours", "features"):
             rec[key] = list(rec[key])
         return rec
+
+
+def etag(station: Station) -> str:
+    """A version tag for the station's content (an HTTP entity tag, without quotes)."""
+    text = json.dumps(station.to_record(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def stable_id(name: str, district: str) -> str:

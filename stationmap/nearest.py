@@ -182,3 +182,19 @@ def nearest(stations: Sequence[Station], lat: float, lon: float, k: int = 5, crs
     hits = station_index(chosen).query_with_bearing(lat, lon, k)
     return [NearestResult(chosen[i], d, az, travel.all_minutes(d), is_open(chosen[i].hours, when))
             for i, d, az in hits]
+
+
+def select_stations(stations: Iterable[Station], *, kind=None, district=None, amenity=(), open_now=False,
+                    status=None, bbox=None, q=None, when: datetime | None = None) -> list[Station]:
+    """The station filters of the station list and the map pages: `filter_stations`, and district,
+    bounding box (w, s, e, n in WGS-84) and text in name, address, host or id."""
+    chosen = filter_stations(stations, kind=kind, amenities=amenity, open_now=open_now, status=status, when=when)
+    if district:
+        chosen = [s for s in chosen if s.district == district]
+    if bbox:
+        w, s_, e, n = bbox
+        chosen = [s for s in chosen if w <= s.lon <= e and s_ <= s.lat <= n]
+    if q:
+        needle = q.casefold()
+        chosen = [s for s in chosen if any(needle in str(v).casefold() for v in (s.name, s.address, s.host, s.id))]
+    return chosen

@@ -22,9 +22,8 @@ from urllib.parse import quote
 
 from . import datums, geography, vocab
 from .checks import lat_lon
-from .editing import etag
 from .hours import is_open, to_osm, to_zh
-from .model import KIND_ZH, STATUS_ZH, Station
+from .model import KIND_ZH, STATUS_ZH, Station, etag
 from .nearest import NearestResult, compass
 
 SRC = "webapp.jyszgh.stationmap"  # Baidu's required caller id: webapp.<company>.<app>
@@ -173,3 +172,35 @@ def station_table_row(s: Station) -> dict[str, Any]:
         "demo": "是" if s.demo else "", "location_source": s.location_source,
     }
     return {zh: values[key] for zh, key in TABLE_COLUMNS}
+
+
+# -- coverage and siting answers ---------------------------------------------------------------
+def coverage_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
+    """A coverage answer's table as one flat row per area (city, districts, townships): CSV and the planner."""
+    d_names = geography.districts()["name"]
+    t = geography.township_areas()
+    rows = [{"level": "city", "code": "445200", "name": "揭阳市", **_shares(table["city"])}]
+    rows += [{"level": "district", "code": code, "name": v.get("name") or d_names.get(code, ""), **_shares(v)}
+             for code, v in table["districts"].items()]
+    rows += [{"level": "township", "code": code, "name": v.get("name") or t["name"].get(code, ""),
+              "district": v.get("district") or t["district"].get(code, ""),
+              "district_name": d_names.get(v.get("district") or t["district"].get(code, ""), ""), **_shares(v)}
+             for code, v in table["townships"].items()]
+    return rows
+
+
+_SHARE_KEYS = ("area_km2", "covered_area_km2", "area_share", "population", "covered_population", "population_share")
+
+
+def _shares(v: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.get(k) for k in _SHARE_KEYS}
+
+
+def points_collection(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rows that carry lat/lon as GeoJSON points (other keys become properties)."""
+    feats = []
+    for r in rows:
+        props = {k: v for k, v in r.items() if k not in ("lat", "lon", "geometry")}
+        geom = r.get("geometry") or {"type": "Point", "coordinates": [r["lon"], r["lat"]]}
+        feats.append({"type": "Feature", "geometry": geom, "properties": props})
+    return {"type": "FeatureCollection", "features": feats}

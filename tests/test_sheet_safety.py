@@ -263,7 +263,7 @@ def test_web_gaps_download_is_inert(client):
 
 
 def test_web_csv_helpers_quote_rows_and_finished_text(client):
-    from web.api import csv_response, csv_text_response
+    from web.responses import csv_response, csv_text_response
 
     with client.application.test_request_context():
         resp = csv_response([{"name": n, "lat": -3.5, "tags": ["=x"]} for n in HOSTILE], "x.csv")

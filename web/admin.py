@@ -30,6 +30,7 @@ from stationmap.telemetry import MAX_REPORT_BYTES, SIGNATURE_HEADER, Telemetry, 
 
 from . import settings, store
 from .params import Body, Param, Reply, documented
+from .responses import csv_response, csv_text_response, geojson_response
 from .schemas import station_body, telemetry_report
 
 bp = Blueprint("admin", __name__)
@@ -280,8 +281,6 @@ def audit_view(station, actor, since, limit: int, format: str) -> Response:
         entries = [e for e in entries if user.district in ((e.before or {}).get("district"), (e.after or {}).get("district"))]
     entries = entries[:limit]
     if format == "csv":
-        from .api import csv_text_response
-
         return csv_text_response(csv_text(entries), "audit.csv")
     return jsonify(count=len(entries), entries=[e.to_json() for e in entries])
 
@@ -330,8 +329,6 @@ _PERIOD = (Param("since", "string", "First day (Asia/Shanghai), e.g. 2025-06-01.
 def usage_view(by: str, since, until, district, format: str) -> Response:
     rows = usage.visits(telemetry(), store(), by, since, until, district)
     if format == "csv":
-        from .api import csv_response
-
         return csv_response(rows, f"usage_by_{by}.csv")
     return jsonify(by=by, since=since, until=until, total_visits=sum(r["visits"] for r in rows), rows=rows)
 
@@ -345,13 +342,9 @@ def usage_view(by: str, since, until, district, format: str) -> Response:
 def usage_demand_view(since, until, format: str) -> Response:
     rows = usage.demand_rows(telemetry(), store(), since, until)
     if format == "csv":
-        from .api import csv_response
-
         return csv_response(rows, "observed_visits_demand.csv")
     if format == "geojson":
-        from .api import geojson_response, points_collection
-
-        return geojson_response(points_collection(rows), "observed_visits_demand.geojson")
+        return geojson_response(present.points_collection(rows), "observed_visits_demand.geojson")
     return jsonify(count=len(rows), points=rows)
 
 

@@ -5,23 +5,20 @@ Every view declares its query parameters (web.params) and calls the library; geo
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from stationmap import geography, present
+from stationmap import geography, nearest, present
 from stationmap.hours import TZ
-from stationmap.model import Station
 from stationmap.params import (AMENITY, CRS, DISTRICT, GAPS_LIMIT, K, KIND, LAT, LON, OPEN_NOW, REACH, SITES,
                                STATUS)
 
 from . import questions, store
 from .admin import annotate_live
 from .params import Param, Reply, documented
+from .responses import csv_response, csv_text_response, geojson_response
 
 bp = Blueprint("api", __name__)
 health_bp = Blueprint("health", __name__)
@@ -35,23 +32,6 @@ FORMAT = Param("format", "string", "Response format.", enum=("json", "geojson", 
 
 
 # -- stations ----------------------------------------------------------------------------------
-def select_stations(stations: Iterable[Station], *, kind=None, district=None, amenity=(), open_now=False,
-                    status=None, bbox=None, q=None, when: datetime | None = None) -> list[Station]:
-    """The station filters shared by /api/stations and the map pages."""
-    from stationmap.nearest import filter_stations
-
-    chosen = filter_stations(stations, kind=kind, amenities=amenity, open_now=open_now, status=status, when=when)
-    if district:
-        chosen = [s for s in chosen if s.district == district]
-    if bbox:
-        w, s_, e, n = bbox
-        chosen = [s for s in chosen if w <= s.lon <= e and s_ <= s.lat <= n]
-    if q:
-        needle = q.casefold()
-        chosen = [s for s in chosen if any(needle in str(v).casefold() for v in (s.name, s.address, s.host, s.id))]
-    return chosen
-
-
 @bp.get("/stations")
 @documented("Stations as a GeoJSON FeatureCollection (WGS-84), with GCJ-02/BD-09 coordinates and navigation links.",
             params=(KIND, DISTRICT, AMENITY, OPEN_NOW, STATUS,
@@ -60,7 +40,7 @@ def select_stations(stations: Iterable[Station], *, kind=None, district=None, am
             tag="stations", media=("application/geo+json",))
 def stations(**args: Any) -> Response:
     now = datetime.now(TZ)
-    chosen = select_stations(store().all(), when=now, **args)
+    chosen = nearest.select_stations(store().all(), when=now, **args)
     doc = present.feature_collection(chosen, now)
     annotate_live(doc["features"])  # smart stations' live status
     return geojson_response(doc)
@@ -99,29 +79,8 @@ def coverage_view(format: str, **args: Any) -> Response:
     if format == "geojson":
         return geojson_response(data["geojson"], "coverage.geojson")
     if format == "csv":
-        return csv_response(coverage_rows(data["table"]), "coverage.csv")
+        return csv_response(present.coverage_rows(data["table"]), "coverage.csv")
     return jsonify({**data["table"], **meta, "population_note": POPULATION_NOTE})
-
-
-def coverage_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per area (city, districts, townships) for CSV and the planner table."""
-    d_names = geography.districts()["name"]
-    t = geography.township_areas()
-    rows = [{"level": "city", "code": "445200", "name": "揭阳市", **_shares(table["city"])}]
-    rows += [{"level": "district", "code": code, "name": v.get("name") or d_names.get(code, ""), **_shares(v)}
-             for code, v in table["districts"].items()]
-    rows += [{"level": "township", "code": code, "name": v.get("name") or t["name"].get(code, ""),
-              "district": v.get("district") or t["district"].get(code, ""),
-              "district_name": d_names.get(v.get("district") or t["district"].get(code, ""), ""), **_shares(v)}
-             for code, v in table["townships"].items()]
-    return rows
-
-
-_SHARE_KEYS = ("area_km2", "covered_area_km2", "area_share", "population", "covered_population", "population_share")
-
-
-def _shares(v: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.get(k) for k in _SHARE_KEYS}
 
 
 @bp.get("/gaps")
@@ -154,7 +113,7 @@ def suggest_view(format: str, n: int, **args: Any) -> Response:
     if format == "csv":
         return csv_response(sites, "suggested_sites.csv")
     if format == "geojson":
-        return geojson_response(points_collection(sites), "suggested_sites.geojson")
+        return geojson_response(present.points_collection(sites), "suggested_sites.geojson")
     return jsonify({**result, **meta, "population_note": POPULATION_NOTE})
 
 
@@ -170,16 +129,6 @@ def job_view(key: str) -> Response:
     if status.state in ("queued", "running"):
         resp.headers["Retry-After"] = str(questions.POLL_S)
     return resp
-
-
-def points_collection(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Rows that carry lat/lon as GeoJSON points (other keys become properties)."""
-    feats = []
-    for r in rows:
-        props = {k: v for k, v in r.items() if k not in ("lat", "lon", "geometry")}
-        geom = r.get("geometry") or {"type": "Point", "coordinates": [r["lon"], r["lat"]]}
-        feats.append({"type": "Feature", "geometry": geom, "properties": props})
-    return {"type": "FeatureCollection", "features": feats}
 
 
 # -- boundaries --------------------------------------------------------------------------------
@@ -217,41 +166,3 @@ def healthz() -> Response:
     stations_ = store().all()
     return jsonify(status="ok", stations=len(stations_), sample_data=any(s.demo for s in stations_),
                    time=datetime.now(TZ).isoformat(timespec="seconds"))
-
-
-# -- helpers -----------------------------------------------------------------------------------
-def geojson_response(doc: dict[str, Any], filename: str | None = None) -> Response:
-    resp = jsonify(doc)
-    resp.mimetype = "application/geo+json"
-    if filename:
-        resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return resp
-
-
-def csv_text_response(text: str, filename: str) -> Response:
-    """A CSV download, with a UTF-8 BOM (added if missing) so that Excel shows the Chinese names.
-
-    Any cell that a spreadsheet would run as a formula is quoted (stationmap.sheets)."""
-    from stationmap.sheets import safe_csv_text
-
-    text = safe_csv_text(text)
-    resp = Response(text if text.startswith("\ufeff") else "\ufeff" + text, mimetype="text/csv")
-    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return resp
-
-
-def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
-    """Rows as a CSV download (columns in first-seen order; lists and dicts as JSON text; text that a
-    spreadsheet would run as a formula quoted, see stationmap.sheets)."""
-    from stationmap.sheets import safe_cell
-
-    buf = io.StringIO()
-    columns: list[str] = []
-    for r in rows:
-        columns += [k for k in r if k not in columns and k != "geometry"]
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: safe_cell(json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
-                         for k, v in r.items()})
-    return csv_text_response(buf.getvalue(), filename)

@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from stationmap import mapview, travel
+from stationmap.nearest import select_stations
 from stationmap.params import CENTER, DISTRICT, KIND, PLANNER_SITES, REACH, ZOOM
 
 from . import settings, store
-from .api import select_stations
 from .i18n import UI, words
 from .params import Param, Reply, documented
 from .questions import COSTLY, Pending, status_json

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from flask import url_for
 from shapely.geometry import shape
 
-from stationmap import mapview, travel
+from stationmap import mapview, present, travel
 from stationmap.model import Station
 
 from . import questions, settings
-from .api import coverage_rows
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ def plan(stations: list[Station], reach_args: dict[str, Any], n: int, basemap: s
     data, meta = answers[0]
     siting = answers[1][0] if n else None
     reach = meta["reach_m"]
-    rows = coverage_rows(data["table"])
+    rows = present.coverage_rows(data["table"])
     gap_rows = [Gap.from_dict(g).to_dict() for g in data["gaps"][:20]]
     m = mapview.coverage_map(CoverageShapes.from_geojson(data["geojson"]), stations, gap_rows,
                              (siting or {}).get("sites", []), basemap=basemap, settings=settings(), lang=lang,
