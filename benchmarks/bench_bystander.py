@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import requests
-
 from common import machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +110,7 @@ def main() -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-        subprocess.run(["pkill", "-f", f"stationmap.jobs run --data-dir {data}"], check=False)
+        subprocess.run(["pkill", "-f", f"stationmap.query.jobs run --data-dir {data}"], check=False)
         shutil.rmtree(data, ignore_errors=True)
     i50, l50 = statistics.median(idle), statistics.median(loaded)
     print(f"# bystander nearest under attack — {machine()}, gunicorn -w 2, {args.seconds:g} s per phase")

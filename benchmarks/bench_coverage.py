@@ -17,10 +17,11 @@ import shapely
 from common import fmt_s, machine, median, timed  # noqa: I001
 from pyproj import Geod
 
-from stationmap import coverage as cov
-from stationmap.demand import default_demand, metric_layers, to_metric
+from stationmap.geo.metric import metric_layers, to_metric
+from stationmap.query import coverage as cov
+from stationmap.query.demand import default_demand
+from stationmap.query.travel import reach_m
 from stationmap.store import load_sample
-from stationmap.travel import reach_m
 
 GEOD = Geod(ellps="WGS84")
 

@@ -14,7 +14,7 @@ from common import fmt_s, machine, median, national_stations, timed  # noqa: I00
 from geographiclib.geodesic import Geodesic
 from pyproj import Geod
 
-from stationmap.nearest import NearestIndex, nearest
+from stationmap.query.nearest import NearestIndex, nearest
 from stationmap.store import load_sample
 
 GEOD = Geod(ellps="WGS84")

@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import fmt_s, machine  # noqa: I001
 import numpy as np
+from common import fmt_s, machine  # noqa: I001
 
-from stationmap import coverage as cov
-from stationmap import siting
-from stationmap.demand import default_demand
+from stationmap.query import coverage as cov
+from stationmap.query import siting
+from stationmap.query.demand import default_demand
+from stationmap.query.travel import reach_m
 from stationmap.store import load_sample
-from stationmap.travel import reach_m
 
 N = 10
 

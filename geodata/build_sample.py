@@ -11,15 +11,15 @@ Run after build_townships.py: python geodata/build_sample.py
 from __future__ import annotations
 
 import json
-import sys
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 from pyproj import Transformer
 from shapely.geometry import Point
 
-from stationmap import geography
+from stationmap.geo import geography
 from stationmap.model import make_station
 
 OUT = (Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent) / "sample_stations.geojson"

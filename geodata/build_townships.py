@@ -11,9 +11,9 @@ Run after build_boundaries.py: python geodata/build_townships.py
 from __future__ import annotations
 
 import json
-import sys
 import math
 import re
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -24,7 +24,8 @@ from pyproj import Transformer
 from shapely.geometry import Point, mapping
 
 OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent  # optional output dir
-from stationmap.geography import AREA_CRS, METRIC_CRS
+from stationmap.geo.geography import AREA_CRS, METRIC_CRS
+
 SUFFIX = re.compile(r"(街道|镇|乡)$")
 VARIANTS = str.maketrans({"砲": "炮", "炮": "砲", "岐": "歧", "歧": "岐"})
 # Where the urban subdistricts of a district cluster: a GeoNames place (id) or a township seat (code).

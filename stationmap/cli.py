@@ -10,14 +10,13 @@ import functools
 import inspect
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from typing import Any
-
 from . import config, params
-from .params import Param
 from .errors import ImportRejected, InvalidInput, StationmapError
+from .params import Param
 from .store import StationStore, open_store
 
 
@@ -72,7 +71,7 @@ def cli() -> None:
 @with_store
 def export_cmd(layer: str, fmt: str, output: Path, store: StationStore) -> None:
     """Write stations, townships or districts as GeoJSON, CSV, GeoPackage or XLSX."""
-    from .io import export_layer
+    from .files.exports import export_layer
 
     n = export_layer(store, layer, fmt, output)
     if str(output) != "-":
@@ -89,7 +88,7 @@ def export_cmd(layer: str, fmt: str, output: Path, store: StationStore) -> None:
 @with_store
 def import_cmd(file: Path, crs: str, merge: bool, dry_run: bool, sheet: str | None, store: StationStore) -> None:
     """Import the union's station list (CSV, XLSX or GeoJSON). Any bad row: nothing is written."""
-    from .io import import_file
+    from .files.imports import import_file
 
     try:
         result = import_file(store, file, crs=crs, merge=merge, dry_run=dry_run, sheet=sheet)
@@ -111,7 +110,7 @@ def _read_password() -> str:
 
 def _emit(text: str, output: Path | None) -> None:
     """`text` to standard output, or atomically to the file `output`."""
-    from .io import write_text
+    from .files.exports import write_text
 
     write_text(output or "-", text if text.endswith("\n") else text + "\n")
 
@@ -130,7 +129,7 @@ def user_group() -> None:
 @with_store
 def user_add(name: str, role: str, district: str | None, with_password: bool, store: StationStore, data_dir: Path) -> None:
     """Create an account."""
-    from .accounts import open_accounts
+    from .ops.accounts import open_accounts
 
     user = open_accounts(data_dir).add_user(name, role, district, _read_password() if with_password else None)
     click.echo(f"added {user.role} {user.name}" + (f" for district {user.district}" if user.district else ""))
@@ -141,7 +140,7 @@ def user_add(name: str, role: str, district: str | None, with_password: bool, st
 @with_store
 def user_password(name: str, store: StationStore, data_dir: Path) -> None:
     """Set or change an account's password (prompted; read from standard input when piped)."""
-    from .accounts import open_accounts
+    from .ops.accounts import open_accounts
 
     open_accounts(data_dir).set_password(name, _read_password())
     click.echo(f"password set for {name}")
@@ -154,7 +153,7 @@ def user_list(as_json: bool, store: StationStore, data_dir: Path) -> None:
     """Accounts with their role, district and active tokens (never a secret)."""
     import json
 
-    from .accounts import open_accounts
+    from .ops.accounts import open_accounts
 
     accounts = open_accounts(data_dir)
     rows = []
@@ -179,7 +178,7 @@ def user_token(name: str, label: str, expires_days: int | None, store: StationSt
     """Issue an API token; it is printed once, and only its hash is kept."""
     from datetime import timedelta
 
-    from .accounts import open_accounts
+    from .ops.accounts import open_accounts
 
     ttl = timedelta(days=expires_days) if expires_days else None
     token, info = open_accounts(data_dir).issue_token(name, label, ttl)
@@ -193,7 +192,7 @@ def user_token(name: str, label: str, expires_days: int | None, store: StationSt
 @with_store
 def user_tokens(name: str | None, store: StationStore, data_dir: Path) -> None:
     """List tokens (id, owner, state, dates), never the tokens themselves."""
-    from .accounts import open_accounts
+    from .ops.accounts import open_accounts
 
     for t in open_accounts(data_dir).tokens(name):
         click.echo(f"{t.id}\t{t.user}\t{t.state()}\t{t.label}\tcreated {t.created_utc}\tlast used {t.last_used_utc or '-'}")
@@ -205,7 +204,7 @@ def user_tokens(name: str | None, store: StationStore, data_dir: Path) -> None:
 @with_store
 def user_revoke(name: str, token_id: str | None, store: StationStore, data_dir: Path) -> None:
     """Revoke one or all API tokens of an account."""
-    from .accounts import open_accounts
+    from .ops.accounts import open_accounts
 
     n = open_accounts(data_dir).revoke(name, token_id)
     click.echo(f"revoked {n} token(s) of {name}")
@@ -216,7 +215,7 @@ def user_revoke(name: str, token_id: str | None, store: StationStore, data_dir: 
 @with_store
 def user_disable(name: str, store: StationStore, data_dir: Path) -> None:
     """Disable an account and revoke all its tokens."""
-    from .accounts import open_accounts
+    from .ops.accounts import open_accounts
 
     n = open_accounts(data_dir).disable_user(name)
     click.echo(f"disabled {name}; revoked {n} token(s)")
@@ -232,7 +231,7 @@ def device_group() -> None:
 @with_store
 def device_token(station_id: str, store: StationStore, data_dir: Path) -> None:
     """Issue (or replace) a smart station's device key; printed once."""
-    from .accounts import open_accounts
+    from .ops.accounts import open_accounts
 
     key = open_accounts(data_dir).issue_device_key(store.get(station_id))
     click.echo(key)
@@ -244,7 +243,7 @@ def device_token(station_id: str, store: StationStore, data_dir: Path) -> None:
 @click.argument("station_id")
 @with_store
 def device_revoke(station_id: str, store: StationStore, data_dir: Path) -> None:
-    from .accounts import open_accounts
+    from .ops.accounts import open_accounts
 
     ok = open_accounts(data_dir).revoke_device(station_id)
     click.echo(f"revoked the device key of {station_id}" if ok else f"{station_id} had no active device key")
@@ -253,7 +252,7 @@ def device_revoke(station_id: str, store: StationStore, data_dir: Path) -> None:
 @device_group.command("list")
 @with_store
 def device_list(store: StationStore, data_dir: Path) -> None:
-    from .accounts import open_accounts
+    from .ops.accounts import open_accounts
 
     for d in open_accounts(data_dir).devices():
         click.echo(f"{d['station_id']}\t{'revoked' if d['revoked_utc'] else 'active'}\tissued {d['created_utc']}")
@@ -273,13 +272,13 @@ def usage_cmd(by: str, since: str | None, until: str | None, district: str | Non
     """Visits reported by smart stations, per station, district, day or week (Asia/Shanghai)."""
     import json
 
-    from .telemetry import open_telemetry
-    from .usage import demand_csv, demand_rows, visits
+    from .ops.telemetry import open_telemetry
+    from .ops.usage import demand_csv, demand_rows, visits
 
     telemetry = open_telemetry(data_dir)
     rows = visits(telemetry, store, by, since, until, district)
     if demand_out is not None:
-        from .io import write_text
+        from .files.exports import write_text
 
         points = demand_rows(telemetry, store, since, until)
         write_text(demand_out, demand_csv(points))
@@ -308,7 +307,7 @@ def audit_cmd(station: str | None, actor: str | None, since: str | None, limit: 
     """The audit log of station changes, newest first: who, when, what before and after."""
     import json
 
-    from .audit import csv_text, open_audit, reconcile
+    from .ops.audit import csv_text, open_audit, reconcile
 
     if as_json and as_csv:
         raise click.UsageError("--json or --csv, not both")
@@ -360,7 +359,7 @@ def serve_cmd(host: str, port: int, basemap: str | None, get_path: str | None, s
 @with_store
 def render_cmd(out_dir: Path, basemap: str | None, lang: str | None, store: StationStore, data_dir: Path) -> None:
     """Write a self-contained static map site (index.html + assets + GeoJSON) that needs no Python to host."""
-    from .render import render_site
+    from .maps.render import render_site
 
     files = render_site(out_dir, {"data_dir": str(data_dir)}, basemap=basemap, lang=lang)
     click.echo(f"wrote {len(files)} files to {out_dir}; open {out_dir / 'index.html'} or copy the folder to any web server")
@@ -384,7 +383,7 @@ def _reach_options(fn):
 
 
 def _reach(reach_m: float | None, minutes: float | None, mode: str | None) -> tuple[float, str]:
-    from . import travel
+    from .query import travel
 
     if reach_m is None and minutes is None:
         minutes = 15.0
@@ -393,7 +392,7 @@ def _reach(reach_m: float | None, minutes: float | None, mode: str | None) -> tu
 
 
 def _demand(demand_file: Path | None, demand_crs: str):
-    from .demand import default_demand, load_demand
+    from .query.demand import default_demand, load_demand
 
     return load_demand(demand_file, crs=demand_crs) if demand_file else default_demand()
 
@@ -420,8 +419,8 @@ def nearest_cmd(lat: float, lon: float, k: int, crs: str, amenity: tuple[str, ..
     from datetime import datetime
 
     from .hours import TZ
-    from .nearest import nearest
     from .present import nearest_answer
+    from .query.nearest import nearest
 
     now = datetime.now(TZ)
     hits = nearest(store.all(), lat, lon, k=k, crs=crs, kind=kind, amenities=amenity, open_now=open_now,
@@ -440,7 +439,7 @@ def nearest_cmd(lat: float, lon: float, k: int, crs: str, amenity: tuple[str, ..
                    f"{m['car']:>4.0f}′  {d['name']} [{d['id']}]" + ("  (open)" if d["open_now"] else ""))
     if answer["sample_data"]:
         click.echo("sample data (示例数据)")
-    from .travel import DETOUR_FACTOR, MODES, SPEED_KMH
+    from .query.travel import DETOUR_FACTOR, MODES, SPEED_KMH
 
     click.echo(f"minutes are estimates: straight-line distance x {DETOUR_FACTOR:g} detour at "
                + " / ".join(f"{SPEED_KMH[m]:g}" for m in MODES) + " km/h (" + ", ".join(MODES) + ")")
@@ -479,13 +478,13 @@ def coverage_cmd(reach_m, minutes, mode, min_stations, demand_file, demand_crs, 
     """Share of land and population within reach, for the city, districts and townships."""
     import json
 
-    from .coverage import coverage
+    from .query.coverage import coverage
 
     reach, label = _reach(reach_m, minutes, mode)
     sites = [_lat_lon_pair(a) for a in add]
     result = coverage(store.all(), reach, min_stations, _demand(demand_file, demand_crs), add=sites, remove=remove)
     if geojson_out:
-        from .io import write_text
+        from .files.exports import write_text
 
         write_text(geojson_out, json.dumps(result.to_geojson(), ensure_ascii=False))
     if as_json:
@@ -514,8 +513,8 @@ def gaps_cmd(reach_m, minutes, mode, min_stations, demand_file, demand_crs, limi
     """Uncovered demand, most people first, with district and township."""
     import json
 
-    from .coverage import gaps, gaps_csv, gaps_geojson
-    from .io import write_text
+    from .files.exports import write_text
+    from .query.coverage import gaps, gaps_csv, gaps_geojson
 
     reach, label = _reach(reach_m, minutes, mode)
     demand = _demand(demand_file, demand_crs)
@@ -551,7 +550,7 @@ def suggest_cmd(n, reach_m, minutes, mode, min_stations, demand_file, demand_crs
     """N new sites that bring the most people within reach (maximal covering location problem)."""
     import json
 
-    from .siting import load_candidates, suggest
+    from .query.siting import load_candidates, suggest
 
     reach, label = _reach(reach_m, minutes, mode)
     demand = _demand(demand_file, demand_crs)

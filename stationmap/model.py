@@ -12,9 +12,10 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import datums, geography, vocab
+from . import vocab
 from .checks import number
 from .errors import InvalidInput
+from .geo import datums, geography
 from .hours import Schedule, parse_hours, to_osm
 
 KINDS = ("outdoor", "smart")

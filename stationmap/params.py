@@ -11,11 +11,13 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from . import datums, geography, travel, vocab
+from . import vocab
 from .checks import lat_lon
 from .errors import InvalidInput
-from .jobs import GAPS_KEPT
+from .geo import datums, geography
 from .model import KINDS, STATUSES
+from .query import travel
+from .query.jobs import GAPS_KEPT
 
 MAX_TEXT = 200
 
@@ -153,7 +155,7 @@ REACH_M = Param("reach_m", "number", f"Straight-line reach in metres ({travel.MI
                 maximum=travel.MAX_REACH_M)
 MINUTES = Param("minutes", "number", "Travel time in minutes; with mode. Give this or reach_m.", minimum=0)
 MODE = Param("mode", "string", "Travel mode for minutes: walk, ebike or car (speeds and detour factor: "
-             "stationmap.travel).", enum=travel.MODES)
+             "stationmap.query.travel).", enum=travel.MODES)
 MIN_STATIONS = Param("min_stations", "integer", "Stations that must reach a place: 1, or 2 for 双15 cross "
                      "coverage (交叉覆盖).", enum=(1, 2), default=1)
 REACH = (REACH_M, MINUTES, MODE, MIN_STATIONS)

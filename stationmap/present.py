@@ -9,7 +9,7 @@ spreadsheet row (`station_table_row`); the admin record (`admin_record`, without
 
 Amap's URI API takes GCJ-02 ("coordinate=gaode", lon,lat order); Baidu's web URI API takes BD-09
 ("coord_type=bd09ll", lat,lng order). A WGS-84 point given to either lands ~550 m off in Jieyang,
-so both are converted with `stationmap.datums` first.
+so both are converted with `stationmap.geo.datums` first.
 Documented parameters: uri.amap.com/navigation (to, mode, coordinate, callnative, src);
 api.map.baidu.com/direction (origin, destination, mode, region, output=html, coord_type, src:
 'webapp.companyName.appName'; origin may be omitted, the page then asks for the start).
@@ -20,11 +20,12 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 from urllib.parse import quote
 
-from . import datums, geography, vocab
+from . import vocab
 from .checks import lat_lon
+from .geo import datums, geography
 from .hours import is_open, to_osm, to_zh
 from .model import KIND_ZH, STATUS_ZH, Station, etag
-from .nearest import NearestResult, compass
+from .query.nearest import NearestResult, compass
 
 SRC = "webapp.jyszgh.stationmap"  # Baidu's required caller id: webapp.<company>.<app>
 AMAP_SRC = "stationmap"

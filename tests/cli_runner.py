@@ -22,7 +22,7 @@ class _EntryPoint:
     name = "stationmap"
 
     def main(self, args, prog_name, **_):
-        from stationmap import cli  # imported late: the library is being reorganised under the tests
+        from stationmap import cli
 
         with mock.patch.object(sys, "argv", [prog_name, *args]):  # main() reads its arguments from argv
             return cli.main()

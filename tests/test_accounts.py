@@ -5,10 +5,10 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-
 from cli_runner import stationmap
-from stationmap.accounts import Accounts, hash_password, open_accounts, verify_password
+
 from stationmap.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from stationmap.ops.accounts import Accounts, hash_password, open_accounts, verify_password
 from stationmap.store import load_sample
 
 PUNING = "445281"

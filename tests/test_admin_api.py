@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from stationmap.accounts import open_accounts
-from stationmap.audit import open_audit
+from stationmap.ops.accounts import open_accounts
+from stationmap.ops.audit import open_audit
+from stationmap.ops.telemetry import build_report
 from stationmap.store import open_store
-from stationmap.telemetry import build_report
 
 sys.path.insert(0, str(Path(__file__).parent))
 from webserver import start  # noqa: E402
@@ -228,7 +228,7 @@ def test_telemetry_accepted_once_and_shown_live(site):
     _problem(site.req("POST", path, data=body), 401)
     bad = json.dumps({"station": smart["id"], "ts": int(time.time()), "nonce": "abcdefgh1234", "open": True,
                       "occupancy": -5, "visits": 1}).encode()
-    from stationmap.telemetry import sign
+    from stationmap.ops.telemetry import sign
 
     _problem(site.req("POST", path, data=bad, headers={"X-Signature": sign(key, bad)}), 400)
     _problem(site.req("POST", path, data=b"x" * 5000, headers={"X-Signature": sig}), 413)

@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import requests
 from geographiclib.geodesic import Geodesic
-
-from stationmap import datums
 from webserver import answered
+
+from stationmap.geo import datums
 
 PROBLEM = "application/problem+json"
 
@@ -155,7 +155,7 @@ def test_gaps(live_server):
     assert len(get(live_server, "/api/gaps", minutes=15, mode="walk", limit=5, format="geojson").json()["features"]) == 5
 
 
-@pytest.mark.skipif(importlib.util.find_spec("stationmap.siting") is None, reason="stationmap.siting not written yet")
+@pytest.mark.skipif(importlib.util.find_spec("stationmap.query.siting") is None, reason="stationmap.query.siting not written yet")
 def test_suggest(live_server):
     body = get(live_server, "/api/suggest", n=3, minutes=15, mode="ebike").json()
     assert len(body["sites"]) == 3 and "method" in body

@@ -23,7 +23,7 @@ import schemathesis
 from schemathesis.engine import Status, StopReason, events, from_schema
 from schemathesis.engine.recorder import ScenarioRecorder
 
-from stationmap.accounts import open_accounts
+from stationmap.ops.accounts import open_accounts
 from stationmap.store import open_store
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -8,15 +8,16 @@ import random
 import numpy as np
 import pytest
 import shapely
+from cli_runner import stationmap
 from geographiclib.geodesic import Geodesic
 from openpyxl import Workbook
 
-from cli_runner import stationmap
-from stationmap import geography
-from stationmap.coverage import coverage, gaps, gaps_csv, gaps_geojson, what_if, write_gaps
-from stationmap.demand import default_demand, load_demand, to_metric, to_wgs84
 from stationmap.errors import InvalidInput
+from stationmap.geo import geography
+from stationmap.geo.metric import to_metric, to_wgs84
 from stationmap.model import make_station
+from stationmap.query.coverage import coverage, gaps, gaps_csv, gaps_geojson, what_if, write_gaps
+from stationmap.query.demand import default_demand, load_demand
 from stationmap.store import load_sample
 
 G = Geodesic.WGS84
@@ -104,7 +105,7 @@ def test_load_demand_points_csv_xlsx_and_gcj02(tmp_path):
     wb = Workbook()
     ws = wb.active
     ws.append(["name", "lat", "lon", "weight"])
-    from stationmap.datums import from_wgs84
+    from stationmap.geo.datums import from_wgs84
     for i, (lat, lon, _) in enumerate(rows):
         glat, glon = from_wgs84(lat, lon, "gcj02")
         ws.append([f"depot {i}", glat, glon, 10])

@@ -1,11 +1,11 @@
-"""stationmap.datums against independent references: coordTransform's forward formula and geographiclib."""
+"""stationmap.geo.datums against independent references: coordTransform's forward formula and geographiclib."""
 import coordTransform
 import numpy as np
 import pytest
 from geographiclib.geodesic import Geodesic
 
-from stationmap import datums
 from stationmap.errors import InvalidInput
+from stationmap.geo import datums
 
 G = Geodesic.WGS84
 # A grid over Jieyang's extent (115.6-116.63E, 22.89-23.78N).

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from stationmap import datums
-from stationmap.accounts import User
-from stationmap.audit import AuditLog, csv_text, open_audit, reconcile, registry_digest
-from stationmap.editing import (close_station, create_station, delete_station, edit_station, etag,
-                                reopen_station)
 from stationmap.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionRequired
+from stationmap.geo import datums
+from stationmap.ops.accounts import User
+from stationmap.ops.audit import AuditLog, csv_text, open_audit, reconcile, registry_digest
+from stationmap.ops.editing import close_station, create_station, delete_station, edit_station, etag, reopen_station
 from stationmap.store import open_store
 
 PUNING, RONGCHENG = "445281", "445202"
@@ -180,9 +179,9 @@ _WRITER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
     import stationmap.store as store_mod
-    from stationmap.accounts import User
-    from stationmap.audit import AuditLog
-    from stationmap.editing import edit_station
+    from stationmap.ops.accounts import User
+    from stationmap.ops.audit import AuditLog
+    from stationmap.ops.editing import edit_station
     data_dir, station_id, mode, flag = Path(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])
 
     def stall(real):

@@ -6,9 +6,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from stationmap import geography
 from stationmap.errors import InvalidInput
-from stationmap.geocode import Geocoder, offline
+from stationmap.files.geocode import Geocoder, offline
+from stationmap.geo import geography
 
 ANSWER = (23.5432, 116.3611)  # what our Nominatim answers, WGS-84
 

@@ -14,13 +14,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from stationmap import accounts as accounts_mod
-from stationmap.accounts import open_accounts
 from stationmap.checks import MAX_JSON_DEPTH, json_depth, json_document
-from stationmap.db import utc_now
 from stationmap.errors import InvalidInput, TooManyAttempts, Unauthorized
+from stationmap.ops import accounts as accounts_mod
+from stationmap.ops.accounts import open_accounts
+from stationmap.ops.db import utc_now
+from stationmap.ops.telemetry import sign
 from stationmap.store import open_store
-from stationmap.telemetry import sign
 
 sys.path.insert(0, str(Path(__file__).parent))
 from webserver import CHROMIUM, CHROMIUM_ARGS, start  # noqa: E402

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from stationmap.accounts import open_accounts
-from stationmap.model import with_changes
-from stationmap.store import open_store
 from webserver import PHONE, start
+
+from stationmap.model import with_changes
+from stationmap.ops.accounts import open_accounts
+from stationmap.store import open_store
 
 PASSWORD = "a long test password"
 PAYLOADS = (

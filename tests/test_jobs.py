@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from stationmap.coverage import coverage
 from stationmap.errors import Busy, TooManyRequests
-from stationmap.jobs import Jobs, Limits, Question, snap_minutes, snap_reach_m
 from stationmap.model import with_changes
+from stationmap.query.coverage import coverage
+from stationmap.query.jobs import Jobs, Limits, Question, snap_minutes, snap_reach_m
 from stationmap.store import open_store
 
 
@@ -116,7 +116,7 @@ def test_a_killed_runner_is_replaced_and_its_question_answered(registry_dir):
     while jobs.status(st.key).state != "running":
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    pid = int(os.popen(f"pgrep -f 'stationmap.jobs run --data-dir {registry_dir} '").read().split()[0])
+    pid = int(os.popen(f"pgrep -f 'stationmap.query.jobs run --data-dir {registry_dir} '").read().split()[0])
     os.kill(pid, signal.SIGKILL)
     time.sleep(0.5)
     assert jobs.status(st.key).state in ("queued", "running")  # polling starts a new runner, which asks again

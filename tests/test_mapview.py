@@ -1,4 +1,4 @@
-"""stationmap.mapview: basemaps, the GCJ-02 shift of everything drawn on Amap, and no CDN in the pages."""
+"""stationmap.maps.mapview: basemaps, the GCJ-02 shift of everything drawn on Amap, and no CDN in the pages."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,10 @@ import pytest
 from geographiclib.geodesic import Geodesic
 from shapely.geometry import Point
 
-from stationmap import config, datums, mapview, present
+from stationmap import config, present
 from stationmap.errors import InvalidInput
+from stationmap.geo import datums
+from stationmap.maps import mapview
 from stationmap.store import load_sample
 
 CDN = re.compile(r"(jsdelivr|cdnjs|bootstrapcdn|unpkg|googleapis|jquery\.com|fontawesome)", re.I)

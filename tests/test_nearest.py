@@ -5,13 +5,15 @@ from datetime import datetime
 
 import numpy as np
 import pytest
+from cli_runner import stationmap
 from geographiclib.geodesic import Geodesic
 
-from cli_runner import stationmap
-from stationmap import datums, present, travel
+from stationmap import present
 from stationmap.errors import InvalidInput
+from stationmap.geo import datums
 from stationmap.hours import TZ, is_open
-from stationmap.nearest import NearestIndex, nearest
+from stationmap.query import travel
+from stationmap.query.nearest import NearestIndex, nearest
 from stationmap.store import load_sample
 from stationmap.vocab import amenity_key
 

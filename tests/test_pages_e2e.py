@@ -12,9 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-
-from stationmap import datums, mapview
 from webserver import PHONE, answered
+
+from stationmap.geo import datums
+from stationmap.maps import mapview
 
 SHOTS = Path(__file__).parent / "screenshots"
 HERE = (23.548, 116.372)  # a rider in 榕城区 at noon
@@ -249,7 +250,7 @@ def test_map_is_not_frameable_elsewhere(live_server):
 
 
 def test_planner(page_factory, live_server):
-    n = 3 if importlib.util.find_spec("stationmap.siting") else 0
+    n = 3 if importlib.util.find_spec("stationmap.query.siting") else 0
     page = page_factory()
     page.goto(live_server.url + f"/planner?minutes=15&mode=ebike&min_stations=1&n={n}")
     page.wait_for_selector("#sm-districts", timeout=120_000)

@@ -6,8 +6,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from stationmap import datums
 from stationmap.cli import cli
+from stationmap.geo import datums
 
 
 @pytest.fixture

@@ -17,14 +17,14 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
-from stationmap.accounts import open_accounts
 from stationmap.cli import cli
-from stationmap.coverage import Gap, gaps_csv
+from stationmap.files.sheets import TRIGGERS, plain_cell, safe_cell, safe_csv_text
 from stationmap.model import make_station
-from stationmap.sheets import TRIGGERS, plain_cell, safe_cell, safe_csv_text
+from stationmap.ops.accounts import open_accounts
+from stationmap.ops.telemetry import build_report, open_telemetry
+from stationmap.ops.usage import demand_csv
+from stationmap.query.coverage import Gap, gaps_csv
 from stationmap.store import open_store
-from stationmap.telemetry import build_report, open_telemetry
-from stationmap.usage import demand_csv
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
 STORABLE = HOSTILE[:4]  # make_station strips surrounding whitespace: tab/CR-led text only arrives by other paths

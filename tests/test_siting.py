@@ -6,14 +6,14 @@ import random
 
 import numpy as np
 import pytest
+from cli_runner import stationmap
 from geographiclib.geodesic import Geodesic
 
-from cli_runner import stationmap
-from stationmap import geography
-from stationmap.coverage import coverage
-from stationmap.demand import load_demand
 from stationmap.errors import InvalidInput
-from stationmap.siting import load_candidates, suggest
+from stationmap.geo import geography
+from stationmap.query.coverage import coverage
+from stationmap.query.demand import load_demand
+from stationmap.query.siting import load_candidates, suggest
 from stationmap.store import load_sample
 
 G = Geodesic.WGS84

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from stationmap.accounts import open_accounts
 from stationmap.errors import InvalidInput, NotFound, PayloadTooLarge, Replayed, Unauthorized
+from stationmap.ops.accounts import open_accounts
+from stationmap.ops.telemetry import build_report, open_telemetry, sign, station_live
+from stationmap.ops.usage import demand_rows, visits
 from stationmap.store import open_store
-from stationmap.telemetry import build_report, open_telemetry, sign, station_live
-from stationmap.usage import demand_rows, visits
 
 WINDOW = 300
 NOW = datetime(2025, 6, 2, 4, 0, tzinfo=timezone.utc)  # 12:00 in Jieyang
@@ -177,7 +177,7 @@ def test_usage_and_audit_cli_and_demand_layer(env, registry_dir, tmp_path):
     from click.testing import CliRunner
 
     from stationmap.cli import cli
-    from stationmap.demand import load_demand
+    from stationmap.query.demand import load_demand
 
     store, _, tel, (a, b, _), keys = env
     for station, n in ((a, 4), (b, 6), (a, 5)):

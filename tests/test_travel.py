@@ -1,8 +1,8 @@
 """Travel speeds, detour factor and the minutes <-> metres conversion."""
 import pytest
 
-from stationmap import travel
 from stationmap.errors import InvalidInput
+from stationmap.query import travel
 
 
 def test_fifteen_minutes_by_mode():
@@ -54,6 +54,6 @@ def test_resolve_reach():
 
 @pytest.mark.parametrize("kwargs", [{"reach_m": 1e-9}, {"reach_m": 5}, {"minutes": 1e-300, "mode": "walk"}])
 def test_vanishing_reaches_are_refused(kwargs):
-    from stationmap.travel import resolve_reach
+    from stationmap.query.travel import resolve_reach
     with pytest.raises(InvalidInput, match="reach|minutes"):
         resolve_reach(kwargs.get("reach_m"), kwargs.get("minutes"), kwargs.get("mode"))

@@ -22,7 +22,7 @@ JSON_PREFIXES = ("/api", "/ogcapi", "/healthz")
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app from settings (defaults < STATIONMAP_* environment < `overrides`)."""
     settings = config.load_settings(overrides)
-    from stationmap import mapview
+    from stationmap.maps import mapview
 
     mapview.check_basemap(settings["basemap"], settings)  # refuse a Tianditu default without a key, at start
     app = Flask(__name__)

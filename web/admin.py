@@ -1,6 +1,6 @@
 """Station management over HTTP: login, authenticated edits, audit log, telemetry, usage, the admin page.
 
-A thin adapter over `stationmap.accounts`, `editing`, `audit`, `telemetry` and `usage`:
+A thin adapter over `stationmap.ops.accounts`, `editing`, `audit`, `telemetry` and `usage`:
 - editors and admins send `Authorization: Bearer <token>` (from `stationmap user token` or the
   admin page's login); writes to an existing station send `If-Match: "<etag>"`;
 - smart stations POST signed reports to /api/stations/<id>/telemetry (no token: the signature is
@@ -19,14 +19,15 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, url_for
 
-from stationmap import config, geography, params, present, usage
-from stationmap.accounts import Accounts, User, open_accounts
-from stationmap.audit import AuditLog, csv_text, open_audit, reconcile
-from stationmap.editing import (close_station, create_station, delete_station, edit_station, etag,
-                                reopen_station)
+from stationmap import config, params, present
 from stationmap.errors import PayloadTooLarge, Unauthorized
+from stationmap.geo import geography
 from stationmap.model import Station
-from stationmap.telemetry import MAX_REPORT_BYTES, SIGNATURE_HEADER, Telemetry, open_telemetry, station_live
+from stationmap.ops import usage
+from stationmap.ops.accounts import Accounts, User, open_accounts
+from stationmap.ops.audit import AuditLog, csv_text, open_audit, reconcile
+from stationmap.ops.editing import close_station, create_station, delete_station, edit_station, etag, reopen_station
+from stationmap.ops.telemetry import MAX_REPORT_BYTES, SIGNATURE_HEADER, Telemetry, open_telemetry, station_live
 
 from . import settings, store
 from .params import Body, Param, Reply, documented
@@ -47,7 +48,7 @@ LOGIN_BODY = Body("Name and password of an account (stationmap user add NAME --p
 NEW_STATION = Body("The new station's fields; district and township are derived from the location.",
                    station_body(extra=("id",), required=("name", "lat", "lon")))
 STATION_CHANGES = Body("The fields to change; the others keep their values.", station_body())
-REPORT = Body(f"A smart station's report (stationmap.telemetry), at most {MAX_REPORT_BYTES} bytes, signed as sent.",
+REPORT = Body(f"A smart station's report (stationmap.ops.telemetry), at most {MAX_REPORT_BYTES} bytes, signed as sent.",
               telemetry_report(), raw=True)
 EDITED = Reply(200, "The station as written, with its new ETag.", ("ETag",))
 FORBIDDEN = Reply(403, "")
@@ -293,7 +294,7 @@ def audit_view(station, actor, since, limit: int, format: str) -> Response:
                        Reply(401, "Unsigned or wrongly signed, or the station has no device key."),
                        Reply(409, "Replayed: the nonce was used before, or the time is outside the window.")))
 def telemetry_post(station_id: str, x_signature: str | None, body: bytes) -> Response:
-    """A signed report from a smart station (see stationmap.telemetry for the format)."""
+    """A signed report from a smart station (see stationmap.ops.telemetry for the format)."""
     if (request.content_length or 0) > MAX_REPORT_BYTES:
         raise PayloadTooLarge(f"report is {request.content_length} bytes; at most {MAX_REPORT_BYTES}")
     report = telemetry().receive(store(), accounts(), station_id[:100], body, x_signature,

@@ -10,10 +10,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from stationmap import geography, nearest, present
+from stationmap import present
+from stationmap.geo import geography
 from stationmap.hours import TZ
-from stationmap.params import (AMENITY, CRS, DISTRICT, GAPS_LIMIT, K, KIND, LAT, LON, OPEN_NOW, REACH, SITES,
-                               STATUS)
+from stationmap.params import AMENITY, CRS, DISTRICT, GAPS_LIMIT, KIND, LAT, LON, OPEN_NOW, REACH, SITES, STATUS, K
+from stationmap.query import nearest
 
 from . import questions, store
 from .admin import annotate_live
@@ -60,7 +61,7 @@ def station(station_id: str) -> Response:
             params=(LAT, LON, K, CRS, KIND, AMENITY, OPEN_NOW, STATUS),
             tag="queries")
 def nearest_view(lat: float, lon: float, k: int, crs: str, kind, amenity, open_now: bool, status) -> Response:
-    from stationmap.nearest import nearest
+    from stationmap.query.nearest import nearest
 
     now = datetime.now(TZ)
     results = nearest(store().all(), lat, lon, k=k, crs=crs, kind=kind, amenities=amenity, open_now=open_now,
@@ -90,7 +91,7 @@ def coverage_view(format: str, **args: Any) -> Response:
             tag="planning", media=("application/json", "application/geo+json", "text/csv"),
             responses=questions.COSTLY)
 def gaps_view(format: str, limit: int, **args: Any) -> Response:
-    from stationmap import coverage
+    from stationmap.query import coverage
 
     data, meta = questions.answer("coverage", args)
     found = [coverage.Gap.from_dict(g) for g in data["gaps"][:limit]]

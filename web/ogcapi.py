@@ -12,8 +12,9 @@ from typing import Any, Callable
 
 from flask import Blueprint, Response, jsonify, request
 
-from stationmap import geography, present
+from stationmap import present
 from stationmap.errors import NotFound
+from stationmap.geo import geography
 
 from . import store
 from .guards import external_url

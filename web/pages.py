@@ -1,6 +1,6 @@
 """HTML pages: /map (workers, mobile first), /embed (iframe for the union's site), /planner (coverage planning).
 
-Maps come from `stationmap.mapview` (folium); these views only pick stations and parameters, and set
+Maps come from `stationmap.maps.mapview` (folium); these views only pick stations and parameters, and set
 the Content-Security-Policy: our own origin for scripts and styles, the configured tile hosts for
 images, and frame-ancestors limited to the configured origins on /embed (and to ourselves elsewhere).
 """
@@ -11,9 +11,10 @@ from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
-from stationmap import mapview, travel
-from stationmap.nearest import select_stations
+from stationmap.maps import mapview
 from stationmap.params import CENTER, DISTRICT, KIND, PLANNER_SITES, REACH, ZOOM
+from stationmap.query import travel
+from stationmap.query.nearest import select_stations
 
 from . import settings, store
 from .i18n import UI, words

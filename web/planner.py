@@ -1,18 +1,19 @@
 """The planner page's content: coverage, gaps and suggested sites from the library, drawn by
-`stationmap.mapview.coverage_map` (shifted into the basemap's datum there); population figures come
+`stationmap.maps.mapview.coverage_map` (shifted into the basemap's datum there); population figures come
 from the engine's demand layer and are labelled as modelled.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import dataclass
+from typing import Any
 
 from flask import url_for
 from shapely.geometry import shape
 
-from stationmap import mapview, present, travel
+from stationmap import present
+from stationmap.maps import mapview
 from stationmap.model import Station
+from stationmap.query import travel
 
 from . import questions, settings
 
@@ -36,7 +37,7 @@ def plan(stations: list[Station], reach_args: dict[str, Any], n: int, basemap: s
 
     The answers come from `questions` (computed apart); `questions.Pending` propagates while one is new.
     """
-    from stationmap.coverage import Gap
+    from stationmap.query.coverage import Gap
 
     k = reach_args.get("min_stations") or 1
     answers = questions.answer_all(("coverage", reach_args, 0), *([("suggest", reach_args, n)] if n else []))

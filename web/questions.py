@@ -1,6 +1,6 @@
 """The web side of costly questions: a stored answer at once, or 202 with where the question stands.
 
-Coverage, gaps and siting are computed by `stationmap.jobs` runners, never in a request worker.
+Coverage, gaps and siting are computed by `stationmap.query.jobs` runners, never in a request worker.
 A view calls `answer(kind, args)`: it returns the answer's data when it is known, or raises
 `Pending`, which the app turns into `202 Accepted` with `Location: /api/jobs/<id>` and `Retry-After`;
 the client polls that address and asks its own URL again once the status says `done`.
@@ -12,7 +12,7 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
 
 from stationmap.cache import LruCache
-from stationmap.jobs import Jobs, Limits, Question, Status
+from stationmap.query.jobs import Jobs, Limits, Question, Status
 
 from . import settings, store
 from .params import Reply

@@ -1,6 +1,6 @@
 """HTTP responses of the web layer's download formats: GeoJSON and CSV (UTF-8 with BOM, opens in Excel).
 
-Any cell a spreadsheet would run as a formula is quoted (stationmap.sheets).
+Any cell a spreadsheet would run as a formula is quoted (stationmap.files.sheets).
 """
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from stationmap.sheets import records_csv, safe_csv_text
+from stationmap.files.sheets import records_csv, safe_csv_text
 
 
 def geojson_response(doc: dict[str, Any], filename: str | None = None) -> Response:

@@ -32,7 +32,7 @@ def open_store(data_dir: Path | str, backend: str | None = None) -> StationStore
     """The registry of `data_dir`, journaled to its audit log; a new, empty one starts with the sample registry.
 
     `backend`: gpkg or memory; None reads the `store` setting (STATIONMAP_STORE, default gpkg)."""
-    from ..audit import open_audit
+    from ..ops.audit import open_audit
 
     backend = backend or config.load_settings()["store"]
     if backend not in BACKENDS:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from . import geography
+from ..errors import InvalidInput
+from ..files.sheets import records_csv
+from ..geo import geography
+from ..hours import TZ
+from ..store import StationStore
 from .db import time_bound
-from .errors import InvalidInput
-from .hours import TZ
-from .sheets import records_csv
-from .store import StationStore
 from .telemetry import Telemetry
 
 GROUPINGS = ("station", "district", "day", "week")
@@ -72,7 +72,7 @@ def demand_rows(telemetry: Telemetry, store: StationStore, since: date | datetim
                 until: date | datetime | str | None = None) -> list[dict[str, Any]]:
     """One row per station that reported visits: station, name, lat, lon (WGS-84), weight = visits.
 
-    Written as CSV this is a planner's demand file (`stationmap.demand.load_demand` reads lat, lon,
+    Written as CSV this is a planner's demand file (`stationmap.query.demand.load_demand` reads lat, lon,
     weight). Stations no longer in the registry are left out (their location is unknown)."""
     where = {s.id: s for s in store.all()}
     out = []
@@ -87,7 +87,7 @@ DEMAND_COLUMNS = ("station", "name", "lat", "lon", "weight")
 
 
 def demand_csv(rows: list[dict[str, Any]]) -> str:
-    """`demand_rows` as CSV text: a demand file that `stationmap.demand.load_demand` reads (lat, lon, weight).
+    """`demand_rows` as CSV text: a demand file that `stationmap.query.demand.load_demand` reads (lat, lon, weight).
 
-    Names are kept inert for spreadsheets (stationmap.sheets)."""
+    Names are kept inert for spreadsheets (stationmap.files.sheets)."""
     return records_csv(DEMAND_COLUMNS, rows)

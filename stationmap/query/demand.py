@@ -23,123 +23,33 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 from scipy.spatial import cKDTree
 
-from . import datums, geography
-from .errors import InvalidInput
+from ..errors import InvalidInput
+from ..files.tables import (DISTRICT_COLUMNS, LAT_COLUMNS, LON_COLUMNS, TOWNSHIP_COLUMNS, WEIGHT_COLUMNS, find_column,
+                            read_geo, read_table)
+from ..geo import datums, geography
+from ..geo.metric import SNAP_M, assign_units, geometry_to_metric, metric_layers, to_metric, to_wgs84
 
 CELL_M = 250.0
+
+
 FLOOR = 0.1
+
+
 URBAN_WEIGHT, URBAN_SCALE_M = 3.0, 1500.0
+
+
 TOWN_WEIGHT, TOWN_SCALE_M = 1.0, 2000.0
-SNAP_M = 500.0  # user points this close outside the city outline are taken as inside (coast, border)
+
+
 DEFAULT_LABEL = "modelled population: 2020 census district totals spread on a 250 m grid (geodata/SOURCES.md)"
+
+
 DEFAULT_LABEL_ZH = "模型估算人口（按2020年人口普查区县总数推算，250米网格）"
-
-_LAT_COLS = ("lat", "latitude", "纬度", "y", "wgs84_lat")
-_LON_COLS = ("lon", "lng", "long", "longitude", "经度", "x", "wgs84_lon")
-_WEIGHT_COLS = ("weight", "population", "pop", "people", "count", "workers", "demand",
-                "人口", "人数", "常住人口", "权重", "数量", "需求")
-_TOWNSHIP_COLS = ("township", "township_code", "乡镇", "街道", "镇街", "乡镇街道")
-_DISTRICT_COLS = ("district", "adcode", "区县", "县区", "区")
-
-
-@lru_cache(maxsize=None)
-def _to_metric() -> Transformer:
-    return Transformer.from_crs(geography.WGS84, geography.METRIC_CRS, always_xy=True)
-
-
-@lru_cache(maxsize=None)
-def _to_wgs() -> Transformer:
-    return Transformer.from_crs(geography.METRIC_CRS, geography.WGS84, always_xy=True)
-
-
-def to_metric(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """WGS-84 lon/lat arrays -> METRIC_CRS x/y metres."""
-    x, y = _to_metric().transform(np.asarray(lon, float), np.asarray(lat, float))
-    return np.asarray(x, float), np.asarray(y, float)
-
-
-def to_wgs84(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """METRIC_CRS x/y arrays -> WGS-84 lon/lat."""
-    lon, lat = _to_wgs().transform(np.asarray(x, float), np.asarray(y, float))
-    return np.asarray(lon, float), np.asarray(lat, float)
-
-
-def geometry_to_wgs84(geom):
-    """A shapely geometry from METRIC_CRS to WGS-84 (x=lon, y=lat)."""
-    return shapely.transform(geom, lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1])))
-
-
-def geometry_to_metric(geom):
-    return shapely.transform(geom, lambda xy: np.column_stack(to_metric(xy[:, 0], xy[:, 1])))
-
-
-@dataclass(frozen=True)
-class MetricLayers:
-    """The city, districts and township cells in METRIC_CRS, prepared; station-independent, built once."""
-    city: Any
-    district_codes: tuple[str, ...]
-    district_geoms: np.ndarray
-    district_names: dict[str, str]
-    township_codes: tuple[str, ...]
-    township_geoms: np.ndarray
-    township_names: dict[str, str]
-    township_district: dict[str, str]
-
-
-@lru_cache(maxsize=None)
-def metric_layers() -> MetricLayers:
-    d = geography.districts().to_crs(geography.METRIC_CRS)
-    t = geography.township_areas().to_crs(geography.METRIC_CRS)
-    city = shapely.make_valid(geography.city().to_crs(geography.METRIC_CRS).geometry.union_all())
-    dg = shapely.make_valid(np.asarray(d.geometry.values))
-    tg = shapely.make_valid(np.asarray(t.geometry.values))
-    for g in (city, *dg, *tg):
-        shapely.prepare(g)
-    return MetricLayers(city, tuple(d.index), dg, d["name"].to_dict(), tuple(t.index), tg,
-                        t["name"].to_dict(), t["district"].to_dict())
-
-
-def assign_units(x: np.ndarray, y: np.ndarray, snap_m: float = SNAP_M) -> tuple[np.ndarray, np.ndarray]:
-    """District adcode and township code of metric points; '' where farther than `snap_m` outside the city.
-
-    A point on no district polygon (coast, slivers between districts) within `snap_m` takes the nearest
-    district; a point on no township cell of its district takes the nearest cell.
-    """
-    layers = metric_layers()
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    n = x.size
-    district = np.full(n, "", dtype=object)
-    for code, geom in zip(layers.district_codes, layers.district_geoms):
-        todo = np.flatnonzero(district == "")
-        district[todo[shapely.contains_xy(geom, x[todo], y[todo])]] = code
-    missing = np.flatnonzero(district == "")
-    if missing.size:
-        pts = shapely.points(x[missing], y[missing])
-        tree = shapely.STRtree(layers.district_geoms)
-        mi, gi = tree.query_nearest(pts, max_distance=snap_m, all_matches=False)
-        district[missing[mi]] = np.array(layers.district_codes, dtype=object)[gi]
-    township = np.full(n, "", dtype=object)
-    tcodes = np.array(layers.township_codes, dtype=object)
-    tdist = np.array([layers.township_district[c] for c in layers.township_codes], dtype=object)
-    for code in layers.district_codes:
-        sel = np.flatnonzero(district == code)
-        cand = np.flatnonzero(tdist == code)
-        for j in cand:
-            todo = sel[township[sel] == ""]
-            township[todo[shapely.contains_xy(layers.township_geoms[j], x[todo], y[todo])]] = tcodes[j]
-        rest = sel[township[sel] == ""]
-        if rest.size:
-            sub = shapely.STRtree(layers.township_geoms[cand])
-            ri, gi = sub.query_nearest(shapely.points(x[rest], y[rest]), all_matches=False)
-            township[rest[ri]] = tcodes[cand[gi]]
-    return district.astype(str), township.astype(str)
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,8 +110,6 @@ def _make(x, y, weight, modelled, label, label_zh, source, key="", notes=(), uni
                   label, label_zh, source, key, tuple(notes))
 
 
-# -- the default, modelled grid --------------------------------------------------------------------
-
 def grid_points(geom, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
     """Centres of the cell_m cells (aligned to multiples of cell_m in METRIC_CRS) inside a metric geometry."""
     minx, miny, maxx, maxy = geom.bounds
@@ -257,17 +165,6 @@ def default_demand() -> Demand:
                  key="default-grid-v1", units=(district, township))
 
 
-# -- a planner's own demand ------------------------------------------------------------------------
-
-def _find(columns: list[str], wanted: tuple[str, ...]) -> str | None:
-    norm = {re.sub(r"[\s_\-]", "", str(c)).lower(): c for c in columns}
-    for w in wanted:
-        hit = norm.get(re.sub(r"[\s_\-]", "", w).lower())
-        if hit is not None:
-            return hit
-    return None
-
-
 def _weights(values: pd.Series, rows: list[int], what: str, column: str = "weight", name: str = "") -> np.ndarray:
     """Numbers >= 0 from a column (',' thousands separators allowed), or InvalidInput naming the file and rows."""
     out = np.empty(len(values))
@@ -285,45 +182,6 @@ def _weights(values: pd.Series, rows: list[int], what: str, column: str = "weigh
         raise InvalidInput(f"{name + ': ' if name else ''}{len(bad)} {column} value(s) are not {allowed} "
                            f"({'; '.join(bad[:5])})")
     return out
-
-
-def read_table(path: Path, sheet: str | None = None) -> pd.DataFrame:
-    """A CSV (UTF-8 or GBK) or XLSX table as text cells; InvalidInput if it cannot be read."""
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        try:
-            return pd.read_excel(path, sheet_name=sheet or 0, dtype=object, engine="openpyxl")
-        except ValueError as exc:
-            if sheet is not None and "not found" in str(exc):
-                raise InvalidInput(f"{path.name}: no sheet {sheet!r}") from None
-            raise InvalidInput(f"{path.name} is not a readable .xlsx workbook") from None
-        except Exception:  # zipfile, openpyxl and pandas raise many types for a damaged file
-            raise InvalidInput(f"{path.name} is not a readable .xlsx workbook") from None
-    try:
-        for enc in ("utf-8-sig", "gb18030"):
-            try:
-                return pd.read_csv(path, dtype=object, encoding=enc, skipinitialspace=True)
-            except UnicodeDecodeError:
-                continue
-        raise InvalidInput(f"{path.name}: text is neither UTF-8 nor GB18030")
-    except InvalidInput:
-        raise
-    except pd.errors.EmptyDataError:
-        raise InvalidInput(f"{path.name} is empty: it needs a header row and data rows") from None
-    except Exception as exc:  # pandas raises many types for broken files
-        raise InvalidInput(f"cannot read {path.name} as a table: {exc}") from None
-
-
-def read_geo(path: Path, what: str = "features") -> gpd.GeoDataFrame:
-    """A GeoJSON or GeoPackage file as WGS-84 (lon/lat) features; InvalidInput if it cannot be read."""
-    try:
-        frame = gpd.read_file(path, engine="pyogrio")
-    except Exception:  # pyogrio raises its own types for missing drivers, broken files, no layers
-        raise InvalidInput(f"cannot read {path.name}: it is not a valid GeoJSON or GeoPackage file") from None
-    if frame.empty or frame.geometry.isna().all():
-        raise InvalidInput(f"{path.name}: no {what} with geometry")
-    if frame.crs is not None and frame.crs.to_epsg() != 4326:
-        frame = frame.to_crs(geography.WGS84)
-    return frame
 
 
 def load_demand(path: str | Path, crs: str = "wgs84", weight: str | None = None, sheet: str | None = None) -> Demand:
@@ -348,7 +206,7 @@ def load_demand(path: str | Path, crs: str = "wgs84", weight: str | None = None,
 
 def _weight_column(columns: list[str], weight: str | None, name: str) -> str | None:
     if weight is None:
-        return _find(columns, _WEIGHT_COLS)
+        return find_column(columns, WEIGHT_COLUMNS)
     if weight not in columns:
         raise InvalidInput(f"{name}: no column {weight!r}; columns are {', '.join(map(str, columns))}")
     return weight
@@ -362,13 +220,13 @@ def _load_table(path: Path, crs: str, weight: str | None, sheet: str | None) -> 
     frame.columns = cols
     rows = [int(i) + 2 for i in frame.index]  # spreadsheet row numbers (header is row 1)
     wcol = _weight_column(cols, weight, path.name)
-    lat_c, lon_c = _find(cols, _LAT_COLS), _find(cols, _LON_COLS)
+    lat_c, lon_c = find_column(cols, LAT_COLUMNS), find_column(cols, LON_COLUMNS)
     if lat_c and lon_c:
         w = _weights(frame[wcol], rows, "row", name=path.name) if wcol else np.ones(len(frame))
         lat = _weights(frame[lat_c], rows, "row", "latitude", path.name)
         lon = _weights(frame[lon_c], rows, "row", "longitude", path.name)
         return _points(path, lat, lon, w, rows, "row", crs, wcol)
-    unit_c = _find(cols, _TOWNSHIP_COLS) or _find(cols, _DISTRICT_COLS)
+    unit_c = find_column(cols, TOWNSHIP_COLUMNS) or find_column(cols, DISTRICT_COLUMNS)
     if unit_c and wcol:
         return _census_table(path, frame[unit_c].tolist(), _weights(frame[wcol], rows, "row", name=path.name), rows)
     raise InvalidInput(f"{path.name}: need latitude and longitude columns (lat/lon, 纬度/经度) or a township/district "

@@ -23,14 +23,16 @@ import numpy as np
 from pyproj import Geod
 from scipy.spatial import cKDTree
 
-from . import datums, travel
-from .cache import LruCache
-from .checks import choices, whole_number
-from .checks import lat_lon as check_lat_lon
-from .errors import InvalidInput
-from .hours import is_open
-from .model import KIND_ZH, KINDS, STATUSES, Station
-from .vocab import amenity_key
+from ..cache import LruCache
+from ..checks import choices
+from ..checks import lat_lon as check_lat_lon
+from ..checks import whole_number
+from ..errors import InvalidInput
+from ..geo import datums
+from ..hours import is_open
+from ..model import KIND_ZH, KINDS, STATUSES, Station
+from ..vocab import amenity_key
+from . import travel
 
 _A = 6378137.0
 _F = 1 / 298.257223563
@@ -131,7 +133,7 @@ class NearestResult:
     station: Station
     distance_m: float  # geodesic, WGS-84 ellipsoid
     bearing_deg: float  # forward azimuth from the query point to the station, clockwise from north
-    minutes: dict[str, float] = field(default_factory=dict)  # estimated, per mode (see stationmap.travel)
+    minutes: dict[str, float] = field(default_factory=dict)  # estimated, per mode (see stationmap.query.travel)
     open_now: bool | None = None  # at the query time; None when hours are unknown
 
 

@@ -14,8 +14,8 @@ import geopandas as gpd
 import shapely
 from shapely.geometry import Point
 
-from .config import GEODATA_DIR
-from .errors import InvalidInput
+from ..config import GEODATA_DIR
+from ..errors import InvalidInput
 
 METRIC_CRS = "EPSG:4548"
 # Areas: Albers equal-area fitted to Jieyang (a conformal projection is not: area scale drifts away from its meridian).

@@ -21,10 +21,10 @@ from datetime import timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..files.sheets import rows_csv
+from ..hours import TZ
+from ..model import Station
 from .db import connect, iso_utc, parse_utc, time_bound, transaction, utc_now
-from .hours import TZ
-from .model import Station
-from .sheets import rows_csv
 
 FILENAME = "audit.sqlite"
 

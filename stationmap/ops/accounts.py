@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from . import geography
-from .config import DEFAULTS
+from ..config import DEFAULTS
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthorized
+from ..geo import geography
+from ..model import Station
 from .db import connect, iso_utc, parse_utc, transaction, utc_now
-from .errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthorized
-from .model import Station
 
 FILENAME = "accounts.sqlite"
 ROLES = ("admin", "editor")

@@ -35,13 +35,14 @@ import pulp
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from ..cache import LruCache
+from ..checks import whole_number
+from ..errors import InvalidInput
+from ..geo.metric import assign_units, metric_layers, to_metric, to_wgs84
+from ..model import Station
 from . import travel
-from .cache import LruCache
-from .checks import whole_number
 from .coverage import check_min_stations, check_point, coverage, reach_counts, scale_factor
-from .demand import Demand, assign_units, default_demand, land_grid, metric_layers, to_metric, to_wgs84
-from .errors import InvalidInput
-from .model import Station
+from .demand import Demand, default_demand, land_grid
 
 MAX_CANDIDATES = 60_000
 MILP_MAX_NNZ = 200_000
@@ -154,7 +155,7 @@ def candidate_list(points: Iterable[Any], crs: str = "wgs84") -> Candidates:
 
 def load_candidates(path: str | Path, crs: str = "wgs84", sheet: str | None = None) -> Candidates:
     """Candidates from CSV/XLSX (lat/lon or 纬度/经度 columns, optional name/名称) or GeoJSON/GPKG points."""
-    from .demand import _LAT_COLS, _LON_COLS, _find, read_geo, read_table
+    from ..files.tables import LAT_COLUMNS, LON_COLUMNS, find_column, read_geo, read_table
 
     path = Path(path)
     if not path.is_file():
@@ -170,13 +171,13 @@ def load_candidates(path: str | Path, crs: str = "wgs84", sheet: str | None = No
         frame = read_table(path, sheet).dropna(how="all")
         cols = [str(c) for c in frame.columns]
         frame.columns = cols
-        lat_c, lon_c = _find(cols, _LAT_COLS), _find(cols, _LON_COLS)
+        lat_c, lon_c = find_column(cols, LAT_COLUMNS), find_column(cols, LON_COLUMNS)
         if not (lat_c and lon_c):
             raise InvalidInput(f"{path.name}: need latitude and longitude columns (lat/lon or 纬度/经度); found {', '.join(cols)}")
         lats, lons = frame[lat_c], frame[lon_c]
     else:
         raise InvalidInput(f"candidate file {path.name!r}: unknown type; use .csv, .xlsx, .geojson or .gpkg")
-    name_c = _find(cols, ("name", "名称", "站点名称", "地点", "网点名称"))
+    name_c = find_column(cols, ("name", "名称", "站点名称", "地点", "网点名称"))
     names = frame[name_c] if name_c else [None] * len(frame)
     points = [{"lat": la, "lon": lo, "name": "" if nm is None or pd.isna(nm) else nm}
               for la, lo, nm in zip(lats, lons, names)]

@@ -25,13 +25,15 @@ from scipy.spatial import cKDTree
 from shapely.geometry import mapping
 from shapely.ops import nearest_points
 
-from . import datums, geography, travel
-from .cache import LruCache
-from .checks import choices, lat_lon
-from .demand import Demand, default_demand, geometry_to_wgs84, metric_layers, to_metric, to_wgs84
-from .errors import InvalidInput
-from .model import STATUSES, Station
-from .sheets import records_csv
+from ..cache import LruCache
+from ..checks import choices, lat_lon
+from ..errors import InvalidInput
+from ..files.sheets import records_csv
+from ..geo import datums, geography
+from ..geo.metric import geometry_to_wgs84, metric_layers, to_metric, to_wgs84
+from ..model import STATUSES, Station
+from . import travel
+from .demand import Demand, default_demand
 
 QUAD_SEGS = 32  # 128 vertices per circle: polygon area within 0.04 % of the circle's
 _CACHE: LruCache["CoverageResult"] = LruCache(32)
@@ -415,7 +417,7 @@ def gaps_geojson(gaps_list: Sequence[Gap], geometry: str = "area") -> dict[str, 
 
 def write_gaps(gaps_list: Sequence[Gap], path: str | Path, fmt: str = "csv", geometry: str = "area") -> None:
     """Write gaps to `path` ('-': standard output) as 'csv' (UTF-8 with BOM in a file, opens in Excel) or 'geojson'."""
-    from .io import write_text
+    from ..files.exports import write_text
 
     if fmt == "csv":
         write_text(path, gaps_csv(gaps_list), bom=True)

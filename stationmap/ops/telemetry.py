@@ -26,12 +26,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import checks
+from .. import checks
+from ..errors import InvalidInput, PayloadTooLarge, Replayed, Unauthorized
+from ..hours import TZ
+from ..store import StationStore
 from .accounts import Accounts
 from .db import connect, iso_utc, parse_utc, transaction, utc_now
-from .errors import InvalidInput, PayloadTooLarge, Replayed, Unauthorized
-from .hours import TZ
-from .store import StationStore
 
 FILENAME = "telemetry.sqlite"
 MAX_REPORT_BYTES = 2048

@@ -2,7 +2,7 @@
 
 A coverage or siting question at a reach not seen before costs seconds of CPU. The web service never
 computes one in a request: it asks `Jobs.ask`, which returns the stored answer at once, or queues the
-question and says where it stands. A runner process (`python -m stationmap.jobs run`, started on
+question and says where it stands. A runner process (`python -m stationmap.query.jobs run`, started on
 demand, one per slot of the `job_workers` setting, at lower CPU priority) takes queued questions one
 at a time and stores each answer as JSON in `DATA_DIR/jobs.sqlite`, where every gunicorn worker (and
 every machine sharing the directory) finds it. So:
@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import Busy, InvalidInput, NotFound, StationmapError, TooManyRequests
 from . import travel
-from .errors import Busy, InvalidInput, NotFound, StationmapError, TooManyRequests
 
 REACH_STEP_M = 50.0  # straight-line reaches are asked in whole 50 m steps
 MINUTE_STEP = 1.0  # and travel times in whole minutes
@@ -213,7 +213,7 @@ class Jobs:
         for slot in range(max(1, self.limits.workers)):
             if _held(self._lock_path(slot)):
                 continue
-            runner = shlex.join([sys.executable, "-m", "stationmap.jobs", "run", "--data-dir", str(self.data_dir),
+            runner = shlex.join([sys.executable, "-m", "stationmap.query.jobs", "run", "--data-dir", str(self.data_dir),
                                  "--slot", str(slot), "--idle-exit-s", str(self.limits.idle_exit_s)])
             # through a shell that exits at once: the runner is nobody's child, so it never lingers as a zombie
             subprocess.run(["/bin/sh", "-c", runner + " >/dev/null 2>&1 </dev/null &"], check=True,
@@ -261,7 +261,7 @@ class Jobs:
         return (row[0], Question(**json.loads(row[1])), row[2]) if row else None
 
     def _answer(self, key: str, question: Question, registry: str) -> None:
-        from .store import open_store
+        from ..store import open_store
 
         t0 = time.process_time()
         try:
@@ -304,10 +304,10 @@ def _held(path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m stationmap.jobs run --data-dir DIR --slot N`: one runner (started by the service)."""
+    """`python -m stationmap.query.jobs run --data-dir DIR --slot N`: one runner (started by the service)."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m stationmap.jobs")
+    p = argparse.ArgumentParser(prog="python -m stationmap.query.jobs")
     p.add_argument("command", choices=["run"])
     p.add_argument("--data-dir", required=True)
     p.add_argument("--slot", type=int, default=0)

@@ -13,7 +13,7 @@ import prcoords
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 CRS_NAMES = ("wgs84", "gcj02", "bd09")
 

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .config import REPO_ROOT
-from .errors import StationmapError
+from ..config import REPO_ROOT
+from ..errors import StationmapError
 
 STATIC_DIR = REPO_ROOT / "web" / "static"
 VENDOR_FILES = ("leaflet/leaflet.js", "leaflet/leaflet.css", "leaflet/LICENSE", "leaflet/images",
@@ -30,8 +30,9 @@ def render_site(out_dir: Path, overrides: dict[str, Any] | None = None, basemap:
         raise StationmapError(f"web/static/vendor is incomplete ({missing[0]} missing): run `make assets` first")
     from web import create_app, store
     from web.pages import map_html
-    from .geography import districts
-    from .present import feature_collection, frame_collection
+
+    from ..geo.geography import districts
+    from ..present import feature_collection, frame_collection
 
     app = create_app(overrides)
     out = Path(out_dir)

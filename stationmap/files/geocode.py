@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 from geopy.exc import GeopyError
 from geopy.geocoders import get_geocoder_for_service
 
-from . import datums, geography
-from .errors import InvalidInput
+from ..errors import InvalidInput
+from ..geo import datums, geography
 
 # Datum of each online service's answers.
 SERVICE_DATUM = {"nominatim": "wgs84", "baiduv3": "bd09", "baidu": "bd09"}

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import datums
+from ..checks import lat_lon
+from ..errors import Conflict, InvalidInput, NotFound, PreconditionRequired
+from ..geo import datums
+from ..model import Station, etag, make_station, with_changes
+from ..store import StationStore
 from .accounts import User
-from .checks import lat_lon
-from .errors import Conflict, InvalidInput, NotFound, PreconditionRequired
-from .model import Station, etag, make_station, with_changes
-from .store import StationStore
 
 EDITABLE = ("name", "kind", "status", "lat", "lon", "address", "hours", "amenities", "host", "phone",
             "honours", "year_opened", "demo", "features", "location_source")
@@ -47,7 +47,7 @@ def _to_wgs84(changes: dict[str, Any], crs: str) -> dict[str, Any]:
 
 
 def _check_duplicate(station: Station, others: list[Station]) -> None:
-    from .io import check_duplicates  # the import's rule: same name within 30 m is a duplicate
+    from ..files.imports import check_duplicates
 
     problems = check_duplicates([(1, station)], [o for o in others if o.id != station.id])
     if problems:

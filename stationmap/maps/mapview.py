@@ -4,7 +4,7 @@ No Flask here: the web pages and the static export both call `build_map` and `re
 
 * Basemaps: OpenStreetMap (WGS-84), Amap/高德 (GCJ-02) and Tianditu/天地图 (CGCS2000, within a metre
   of WGS-84; needs a key). On a GCJ-02 basemap every coordinate we draw (stations, district lines,
-  coverage polygons, centre) is shifted with `stationmap.datums` first, or it lands ~550 m off.
+  coverage polygons, centre) is shifted with `stationmap.geo.datums` first, or it lands ~550 m off.
 * Folium's defaults load Leaflet, jQuery, Bootstrap and Font Awesome from public CDNs that are slow
   or blocked in mainland China. Every map here loads only Leaflet, Leaflet.markercluster and gcoord
   from `<asset_base>vendor/` (installed from npm by `make assets`) and our own JS/CSS.
@@ -25,9 +25,11 @@ from folium.template import Template
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
-from . import datums, geography, present, travel, vocab
-from .errors import InvalidInput
-from .model import Station
+from .. import present, vocab
+from ..errors import InvalidInput
+from ..geo import datums, geography
+from ..model import Station
+from ..query import travel
 
 CENTER_WGS84 = (23.52, 116.15)  # between 榕城 and 普宁: the whole city fits at zoom 9-10
 DEFAULT_ZOOM = 10

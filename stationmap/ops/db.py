@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 
 def utc_now() -> datetime:

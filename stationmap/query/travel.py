@@ -20,8 +20,8 @@ So 15 minutes is 923 m straight-line on foot, 2,885 m by e-bike and 5,769 m by c
 """
 from __future__ import annotations
 
-from .checks import number
-from .errors import InvalidInput
+from ..checks import number
+from ..errors import InvalidInput
 
 #: Average travel speed per mode (see module docstring for sources).
 SPEED_KMH: dict[str, float] = {"walk": 4.8, "ebike": 15.0, "car": 30.0}

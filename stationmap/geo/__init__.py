@@ -1,0 +1,1 @@
+"""Geography of Jieyang: datums, boundaries and townships, metric geometry."""

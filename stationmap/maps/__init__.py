@@ -1,0 +1,1 @@
+"""Maps: folium pages of the stations and the planner, and the static site."""

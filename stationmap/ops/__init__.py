@@ -1,0 +1,1 @@
+"""Running the registry: accounts, edits, the audit log, telemetry, usage."""
