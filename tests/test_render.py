@@ -57,3 +57,23 @@ def test_site_works_from_files_with_the_network_cut(chromium, site):
     assert not errors
     assert all("tile.openstreetmap.org" in u for u in outside)  # only tiles were asked for
     ctx.close()
+
+
+def test_render_needs_no_web_framework(tmp_path):
+    """`stationmap render` draws the pages with the library alone: importing Flask or the web app fails here."""
+    code = """
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("flask", "werkzeug", "web"):
+            raise ImportError(f"{name} is not allowed in the static export's code path")
+sys.meta_path.insert(0, Refuse())
+from stationmap.cli import main
+sys.argv = ["stationmap", "render", "-o", sys.argv[1], "--data-dir", sys.argv[2]]
+main()
+"""
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "site"), str(tmp_path / "data")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert 'src="index.js"' in html and '"api":null' in html

@@ -12,12 +12,14 @@ from typing import Any
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from stationmap.maps import mapview
+from stationmap.maps.pages import map_page as render_map_page
+from stationmap.maps.pages import page_context
+from stationmap.maps.words import words
 from stationmap.params import CENTER, DISTRICT, KIND, PLANNER_SITES, REACH, ZOOM
 from stationmap.query import travel
 from stationmap.query.nearest import select_stations
 
 from . import settings, store
-from .i18n import UI, words
 from .params import Param, Reply, documented
 from .questions import COSTLY, Pending, status_json
 
@@ -35,11 +37,6 @@ def _common(lang: str | None, basemap: str | None) -> tuple[str, str]:
     return lang or cfg["language"], mapview.check_basemap(basemap or cfg["basemap"], cfg)
 
 
-def _page_context(lang: str, basemap: str, stations: list) -> dict[str, Any]:
-    return {"lang": lang, "t": words(lang), "ui": UI, "basemap": basemap, "sample": any(s.demo for s in stations),
-            "count": len(stations), "basemaps": mapview.BASEMAPS}
-
-
 @bp.get("/")
 def index() -> Response:
     return redirect(url_for("pages.map_page"))
@@ -49,7 +46,7 @@ def index() -> Response:
 @documented("The workers' map (HTML): locate me, nearest stations, filters, navigation links.",
             params=(LANG, BASEMAP, *VIEW), tag="pages", media=("text/html",))
 def map_page(lang, basemap, center, zoom) -> str:
-    return map_html(lang, basemap, center, zoom, **_served())[0]
+    return map_html(lang, basemap, center, zoom)
 
 
 def _served() -> dict[str, str]:
@@ -57,28 +54,20 @@ def _served() -> dict[str, str]:
     return {"asset_base": url_for("static", filename=""), "api_base": url_for("api.stations").rsplit("/", 1)[0]}
 
 
-def map_html(lang: str | None, basemap: str | None, center=None, zoom=None, *, asset_base: str,
-             api_base: str | None, template: str = "map.html", script_src: str | None = None,
-             **select: Any) -> tuple[str, str]:
-    """The worker map page (or the embed page) and its map script.
-
-    Served pages carry the script inline under the request's CSP nonce; the static export (api_base
-    None) names a `script_src` file instead and writes the script there.
-    """
+def map_html(lang: str | None, basemap: str | None, center=None, zoom=None, *, template: str = "map.html",
+             **select: Any) -> str:
+    """The worker map page (or the embed page), its map script inline under this response's CSP nonce."""
     lang, basemap = _common(lang, basemap)
     stations = select_stations(store().all(), **select) if select else store().all()
-    m = mapview.build_map(stations, basemap=basemap, settings=settings(), lang=lang, center=center, zoom=zoom,
-                          district=select.get("district"), asset_base=asset_base, api_base=api_base)
-    parts = mapview.render_parts(m)
-    html = render_template(template, parts=parts, script_src=script_src, **_page_context(lang, basemap, stations))
-    return html, parts["script"]
+    return render_map_page(stations, settings=settings(), lang=lang, basemap=basemap, center=center, zoom=zoom,
+                    district=select.get("district"), template=template, nonce=csp_nonce, **_served())[0]
 
 
 @bp.get("/embed")
 @documented("The map for an <iframe> on the union's site: no page chrome; framing only from configured origins.",
             params=(DISTRICT, KIND, LANG, BASEMAP, *VIEW), tag="pages", media=("text/html",))
 def embed_page(district, kind, lang, basemap, center, zoom) -> str:
-    return map_html(lang, basemap, center, zoom, **_served(), template="embed.html", district=district, kind=kind)[0]
+    return map_html(lang, basemap, center, zoom, template="embed.html", district=district, kind=kind)
 
 
 @bp.get("/planner")
@@ -103,7 +92,7 @@ def planner_page(lang, basemap, n: int, **reach_args) -> Any:
     other = "zh" if lang == "en" else "en"
     return render_template("planner.html", **ctx, modes=travel.MODES, mode_zh=travel.MODE_ZH,
                            other_lang_url=url_for("pages.planner_page", **{**request.args.to_dict(), "lang": other}),
-                           **_page_context(lang, basemap, stations))
+                           **page_context(lang, basemap, stations))
 
 
 @bp.app_context_processor

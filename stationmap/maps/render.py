@@ -1,7 +1,7 @@
 """`stationmap render -o DIR`: a self-contained static map site the union can host with no Python behind it.
 
-The pages are the service's own /map and /embed, rendered once through the web app with the station
-records embedded and nearest search done in the browser; scripts, styles and Leaflet's images are
+The pages are the service's own /map and /embed (`maps.pages`, no web framework involved), rendered
+once with the station records embedded and nearest search done in the browser; scripts, styles and Leaflet's images are
 copied from web/static (vendor/ filled by `make assets`), and the data sit beside them as GeoJSON.
 """
 from __future__ import annotations
@@ -28,22 +28,24 @@ def render_site(out_dir: Path, overrides: dict[str, Any] | None = None, basemap:
     missing = [f for f in VENDOR_FILES if not (STATIC_DIR / "vendor" / f).exists()]
     if missing:
         raise StationmapError(f"web/static/vendor is incomplete ({missing[0]} missing): run `make assets` first")
-    from web import create_app, store
-    from web.pages import map_html
-
+    from .. import config
     from ..geo.geography import districts
     from ..present import feature_collection, frame_collection
+    from ..store import open_store
+    from . import mapview
+    from .pages import map_page
 
-    app = create_app(overrides)
+    settings = config.load_settings(overrides)
+    stations = open_store(config.data_dir(settings)).all()
+    lang = lang or settings["language"]
+    basemap = mapview.check_basemap(basemap or settings["basemap"], settings)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with app.test_request_context("/map"):
-        pages = {"index": map_html(lang, basemap, asset_base="static/", api_base=None, script_src="index.js"),
-                 "embed": map_html(lang, basemap, asset_base="static/", api_base=None, template="embed.html",
-                                   script_src="embed.js")}
-        data = {"stations.geojson": feature_collection(store().all()),
-                "districts.geojson": frame_collection(districts())}
+    common = {"settings": settings, "lang": lang, "basemap": basemap, "asset_base": "static/", "api_base": None}
+    pages = {"index": map_page(stations, **common, script_src="index.js"),
+             "embed": map_page(stations, **common, template="embed.html", script_src="embed.js")}
+    data = {"stations.geojson": feature_collection(stations), "districts.geojson": frame_collection(districts())}
     for name, (html, script) in pages.items():  # no inline script: each page's map script is a file beside it
         for path, text in ((out / f"{name}.html", html), (out / f"{name}.js", script)):
             path.write_text(text, encoding="utf-8")
