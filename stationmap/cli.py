@@ -514,7 +514,8 @@ def gaps_cmd(reach_m, minutes, mode, min_stations, demand_file, demand_crs, limi
     import json
 
     from .files.exports import write_text
-    from .query.coverage import gaps, gaps_csv, gaps_geojson
+    from .present import gaps_csv, gaps_geojson
+    from .query.coverage import gaps
 
     reach, label = _reach(reach_m, minutes, mode)
     demand = _demand(demand_file, demand_crs)

@@ -15,7 +15,7 @@ from typing import Any
 from . import vocab
 from .checks import number
 from .errors import InvalidInput
-from .geo import datums, geography
+from .geo import datums, metric
 from .hours import Schedule, parse_hours, to_osm
 
 KINDS = ("outdoor", "smart")
@@ -121,7 +121,7 @@ def make_station(record: dict[str, Any], crs: str = "wgs84") -> Station:
     lat, lon = _number(record["lat"], "latitude"), _number(record["lon"], "longitude")
     if -90 <= lat <= 90 and -180 <= lon <= 180:
         lat, lon = datums.to_wgs84(lat, lon, crs)
-    place = geography.locate(lat, lon)
+    place = metric.locate(lat, lon)
     kind = _choice(record.get("kind"), _KIND_WORDS, "kind", "outdoor")
     features = vocab.parse_features(record.get("features"))
     if features and kind != "smart":

@@ -20,11 +20,16 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 from urllib.parse import quote
 
+from shapely.geometry import mapping
+
 from . import vocab
 from .checks import lat_lon
+from .errors import InvalidInput
+from .files.sheets import records_csv
 from .geo import datums, geography
 from .hours import is_open, to_osm, to_zh
 from .model import KIND_ZH, STATUS_ZH, Station, etag
+from .query.coverage import Gap
 from .query.nearest import NearestResult, compass
 
 SRC = "webapp.jyszgh.stationmap"  # Baidu's required caller id: webapp.<company>.<app>
@@ -204,4 +209,25 @@ def points_collection(rows: list[dict[str, Any]]) -> dict[str, Any]:
         props = {k: v for k, v in r.items() if k not in ("lat", "lon", "geometry")}
         geom = r.get("geometry") or {"type": "Point", "coordinates": [r["lon"], r["lat"]]}
         feats.append({"type": "Feature", "geometry": geom, "properties": props})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+# -- gaps ----------------------------------------------------------------------------------------
+GAP_FIELDS = ("rank", "lat", "lon", "district", "district_name", "township", "township_name",
+              "population", "population_modelled", "area_km2")
+
+
+def gaps_csv(gaps_list: Sequence[Gap]) -> str:
+    """Gaps as CSV text (WGS-84 lat/lon of each gap's centre; text kept inert for spreadsheets)."""
+    return records_csv(GAP_FIELDS, (g.to_dict() for g in gaps_list))
+
+
+def gaps_geojson(gaps_list: Sequence[Gap], geometry: str = "area") -> dict[str, Any]:
+    """Gaps as a GeoJSON FeatureCollection: each gap's uncovered piece ('area') or its centre ('point')."""
+    if geometry not in ("area", "point"):
+        raise InvalidInput(f"gap geometry {geometry!r}; use area or point")
+    feats = []
+    for g in gaps_list:
+        geom = mapping(g.geometry) if geometry == "area" else {"type": "Point", "coordinates": [round(g.lon, 6), round(g.lat, 6)]}
+        feats.append({"type": "Feature", "geometry": geom, "properties": g.to_dict()})
     return {"type": "FeatureCollection", "features": feats}

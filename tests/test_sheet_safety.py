@@ -23,7 +23,8 @@ from stationmap.model import make_station
 from stationmap.ops.accounts import open_accounts
 from stationmap.ops.telemetry import build_report, open_telemetry
 from stationmap.ops.usage import demand_csv
-from stationmap.query.coverage import Gap, gaps_csv
+from stationmap.present import gaps_csv
+from stationmap.query.coverage import Gap
 from stationmap.store import open_store
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]

@@ -96,9 +96,9 @@ def gaps_view(format: str, limit: int, **args: Any) -> Response:
     data, meta = questions.answer("coverage", args)
     found = [coverage.Gap.from_dict(g) for g in data["gaps"][:limit]]
     if format == "csv":
-        return csv_text_response(coverage.gaps_csv(found), "gaps.csv")
+        return csv_text_response(present.gaps_csv(found), "gaps.csv")
     if format == "geojson":
-        return geojson_response(coverage.gaps_geojson(found), "gaps.geojson")
+        return geojson_response(present.gaps_geojson(found), "gaps.geojson")
     return jsonify(**meta, population_note=POPULATION_NOTE, count=len(found), gaps=[g.to_dict() for g in found])
 
 

@@ -8,7 +8,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import geopandas as gpd
 import pandas as pd
@@ -17,6 +17,7 @@ from .. import present
 from ..errors import InvalidInput
 from ..geo import geography
 from ..model import Station
+from ..query.coverage import Gap
 from ..store import StationStore, to_frame
 from .sheets import CSV_LINE_END, safe_cell, write_xlsx
 
@@ -111,3 +112,13 @@ def write_text(output: Path | str, text: str, bom: bool = False) -> None:
         return
     with atomic_output(output) as tmp:
         tmp.write_text(text, encoding="utf-8-sig" if bom else "utf-8", newline="")  # line ends as given (CSV: CRLF)
+
+
+def write_gaps(gaps_list: Sequence[Gap], path: str | Path, fmt: str = "csv", geometry: str = "area") -> None:
+    """Write gaps to `path` ('-': standard output) as 'csv' (UTF-8 with BOM in a file, opens in Excel) or 'geojson'."""
+    if fmt == "csv":
+        write_text(path, present.gaps_csv(gaps_list), bom=True)
+    elif fmt == "geojson":
+        write_text(path, json.dumps(present.gaps_geojson(gaps_list, geometry), ensure_ascii=False))
+    else:
+        raise InvalidInput(f"unknown gaps format {fmt!r}; use csv or geojson")

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from geographiclib.geodesic import Geodesic
-
 from .. import config
 from ..errors import ImportRejected, InvalidInput, StationmapError
 from ..geo import geography
+from ..geo.geodesic import distance_m
 from ..model import Station, make_station, stable_id
 from ..store import StationStore
 from . import geocode
@@ -90,7 +89,7 @@ def parse_rows(rows: list[Row], crs: str, geocoder: Geocoder) -> tuple[list[tupl
 
 
 def _distance_m(a: Station, b: Station) -> float:
-    return Geodesic.WGS84.Inverse(a.lat, a.lon, b.lat, b.lon)["s12"]
+    return distance_m(a.lat, a.lon, b.lat, b.lon)
 
 
 def check_duplicates(new: list[tuple[int, Station]], existing: Iterable[Station]) -> list[tuple[int, str]]:

@@ -197,29 +197,19 @@ def find_column(columns: list[str], wanted: tuple[str, ...]) -> str | None:
 
 
 def read_table(path: Path, sheet: str | None = None) -> pd.DataFrame:
-    """A CSV (UTF-8 or GBK) or XLSX table as text cells; InvalidInput if it cannot be read."""
+    """A CSV (UTF-8 or GBK) or XLSX table as text cells under its first non-empty row; InvalidInput if it
+    cannot be read. The same readers as a station list (`read_rows`), so both accept the same files."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        try:
-            return pd.read_excel(path, sheet_name=sheet or 0, dtype=object, engine="openpyxl")
-        except ValueError as exc:
-            if sheet is not None and "not found" in str(exc):
-                raise InvalidInput(f"{path.name}: no sheet {sheet!r}") from None
-            raise InvalidInput(f"{path.name} is not a readable .xlsx workbook") from None
-        except Exception:  # zipfile, openpyxl and pandas raise many types for a damaged file
-            raise InvalidInput(f"{path.name} is not a readable .xlsx workbook") from None
-    try:
-        for enc in ("utf-8-sig", "gb18030"):
-            try:
-                return pd.read_csv(path, dtype=object, encoding=enc, skipinitialspace=True)
-            except UnicodeDecodeError:
-                continue
-        raise InvalidInput(f"{path.name}: text is neither UTF-8 nor GB18030")
-    except InvalidInput:
-        raise
-    except pd.errors.EmptyDataError:
-        raise InvalidInput(f"{path.name} is empty: it needs a header row and data rows") from None
-    except Exception as exc:  # pandas raises many types for broken files
-        raise InvalidInput(f"cannot read {path.name} as a table: {exc}") from None
+        table = [[None if v == "" else v for v in r] for r in _read_xlsx(path, sheet)]
+    else:
+        table = [[c or None for c in r] for r in _read_csv(path)]
+    table = [r for r in table if any(v is not None for v in r)]
+    if not table:
+        raise InvalidInput(f"{path.name} is empty: it needs a header row and data rows")
+    header = [str(c).strip() if c is not None else f"column {i + 1}" for i, c in enumerate(table[0])]
+    width = len(header)
+    rows = [(r + [None] * width)[:width] for r in table[1:]]
+    return pd.DataFrame([[plain_cell(v) for v in r] for r in rows], columns=header, dtype=object)
 
 
 def read_geo(path: Path, what: str = "features") -> gpd.GeoDataFrame:

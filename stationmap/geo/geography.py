@@ -7,7 +7,6 @@ equal-area projection, gave the shipped districts' `area_km2` (geodata/build_bou
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import geopandas as gpd
@@ -55,14 +54,6 @@ def _city_geom():
     return geom
 
 
-@dataclass(frozen=True)
-class Place:
-    district: str
-    district_name: str
-    township: str
-    township_name: str
-
-
 def district_code(name_or_code: str) -> str:
     """'普宁市', '普宁', 'Puning' or '445281' -> '445281'; raises InvalidInput listing the districts."""
     text = str(name_or_code).strip()
@@ -89,19 +80,3 @@ def check_in_jieyang(lat: float, lon: float) -> None:
     west, south, east, north = BBOX
     raise InvalidInput(f"point ({lat:.6f}, {lon:.6f}) is outside Jieyang "
                        f"(latitude {south}-{north}, longitude {west}-{east})")
-
-
-def locate(lat: float, lon: float) -> Place:
-    """District and (approximate) township of a WGS-84 point inside Jieyang."""
-    check_in_jieyang(lat, lon)
-    p = Point(lon, lat)
-    d = districts()
-    hits = d[d.geometry.covers(p)]
-    if hits.empty:  # on the city edge but between district polygons' rounding: take the nearest
-        hits = d.iloc[[int(d.geometry.distance(p).argmin())]]
-    code = hits.index[0]
-    cells = township_areas()
-    cells = cells[cells["district"] == code]
-    inside = cells[cells.geometry.covers(p)]
-    tcode = inside.index[0] if not inside.empty else cells.index[int(cells.geometry.distance(p).argmin())]
-    return Place(code, d.loc[code, "name"], tcode, cells.loc[tcode, "name"])

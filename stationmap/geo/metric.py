@@ -108,3 +108,21 @@ def assign_units(x: np.ndarray, y: np.ndarray, snap_m: float = SNAP_M) -> tuple[
             ri, gi = sub.query_nearest(shapely.points(x[rest], y[rest]), all_matches=False)
             township[rest[ri]] = tcodes[cand[gi]]
     return district.astype(str), township.astype(str)
+
+
+@dataclass(frozen=True)
+class Place:
+    district: str
+    district_name: str
+    township: str
+    township_name: str
+
+
+def locate(lat: float, lon: float) -> Place:
+    """District and (approximate) township of a WGS-84 point inside Jieyang (the one point locator:
+    `assign_units` for a single point)."""
+    geography.check_in_jieyang(lat, lon)
+    x, y = to_metric(np.array([lon]), np.array([lat]))
+    district, township = (str(codes[0]) for codes in assign_units(x, y))
+    layers = metric_layers()
+    return Place(district, layers.district_names[district], township, layers.township_names[township])

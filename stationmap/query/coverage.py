@@ -12,10 +12,8 @@ last few results, so the web planner can call `coverage` per request.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -28,7 +26,6 @@ from shapely.ops import nearest_points
 from ..cache import LruCache
 from ..checks import choices, lat_lon
 from ..errors import InvalidInput
-from ..files.sheets import records_csv
 from ..geo import datums, geography
 from ..geo.metric import geometry_to_wgs84, metric_layers, to_metric, to_wgs84
 from ..model import STATUSES, Station
@@ -393,35 +390,3 @@ def _gaps(result: CoverageResult, limit: int | None) -> list[Gap]:
                        layers.township_names[tcode], float(pop[i]), float(area_km2), demand.modelled,
                        geometry_to_wgs84(parts[i])))
     return out
-
-
-GAP_FIELDS = ("rank", "lat", "lon", "district", "district_name", "township", "township_name",
-              "population", "population_modelled", "area_km2")
-
-
-def gaps_csv(gaps_list: Sequence[Gap]) -> str:
-    """Gaps as CSV text (WGS-84 lat/lon of each gap's centre; text kept inert for spreadsheets)."""
-    return records_csv(GAP_FIELDS, (g.to_dict() for g in gaps_list))
-
-
-def gaps_geojson(gaps_list: Sequence[Gap], geometry: str = "area") -> dict[str, Any]:
-    """Gaps as a GeoJSON FeatureCollection: each gap's uncovered piece ('area') or its centre ('point')."""
-    if geometry not in ("area", "point"):
-        raise InvalidInput(f"gap geometry {geometry!r}; use area or point")
-    feats = []
-    for g in gaps_list:
-        geom = mapping(g.geometry) if geometry == "area" else {"type": "Point", "coordinates": [round(g.lon, 6), round(g.lat, 6)]}
-        feats.append({"type": "Feature", "geometry": geom, "properties": g.to_dict()})
-    return {"type": "FeatureCollection", "features": feats}
-
-
-def write_gaps(gaps_list: Sequence[Gap], path: str | Path, fmt: str = "csv", geometry: str = "area") -> None:
-    """Write gaps to `path` ('-': standard output) as 'csv' (UTF-8 with BOM in a file, opens in Excel) or 'geojson'."""
-    from ..files.exports import write_text
-
-    if fmt == "csv":
-        write_text(path, gaps_csv(gaps_list), bom=True)
-    elif fmt == "geojson":
-        write_text(path, json.dumps(gaps_geojson(gaps_list, geometry), ensure_ascii=False))
-    else:
-        raise InvalidInput(f"unknown gaps format {fmt!r}; use csv or geojson")

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-from pyproj import Geod
 from scipy.spatial import cKDTree
 
 from ..cache import LruCache
@@ -29,6 +28,7 @@ from ..checks import lat_lon as check_lat_lon
 from ..checks import whole_number
 from ..errors import InvalidInput
 from ..geo import datums
+from ..geo.geodesic import GEOD
 from ..hours import is_open
 from ..model import KIND_ZH, KINDS, STATUSES, Station
 from ..vocab import amenity_key
@@ -37,7 +37,6 @@ from . import travel
 _A = 6378137.0
 _F = 1 / 298.257223563
 _E2 = _F * (2 - _F)
-_GEOD = Geod(ellps="WGS84")
 _PAD = 4  # extra candidates fetched beyond k before the completeness check
 _COMPASS_EN = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 _COMPASS_ZH = ("北", "东北", "东", "东南", "南", "西南", "西", "西北")
@@ -110,7 +109,7 @@ class NearestIndex:
 
     def _measure(self, lat: float, lon: float, idx: Iterable[int]) -> list[tuple[int, float, float]]:
         out = []
-        inv, la, lo = _GEOD.inv, self._lat_list, self._lon_list
+        inv, la, lo = GEOD.inv, self._lat_list, self._lon_list
         for i in idx:
             az, _back, dist = inv(lon, lat, lo[i], la[i])
             out.append((int(i), float(dist), float(az) % 360.0))
