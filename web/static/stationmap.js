@@ -8,7 +8,7 @@ var StationMap = (function () {
   var S = { markers: {}, filters: { amenities: [], open: false }, user: null, tapToSet: false };
 
   function $(id) { return document.getElementById(id); }
-  var I18N = null;  /* the page's words, a JSON block the server fills (web/i18n.py) */
+  var I18N = null;  /* the page's words, a JSON block the server fills (stationmap/maps/words.py) */
   function t(key) {
     I18N = I18N || JSON.parse(document.getElementById("sm-i18n").textContent);
     return (I18N[S.lang] || I18N.zh)[key] || key;
