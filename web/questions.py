@@ -14,7 +14,7 @@ from flask import Response, current_app, jsonify, request, url_for
 from stationmap.cache import LruCache
 from stationmap.query.jobs import Jobs, Limits, Question, Status
 
-from . import settings, store
+from . import store
 from .params import Reply
 
 POLL_S = 1
@@ -110,4 +110,4 @@ COSTLY = (
 )
 
 
-__all__ = ["Pending", "answer", "answer_all", "init_app", "jobs", "pending_response", "status_json", "settings"]
+__all__ = ["Pending", "answer", "answer_all", "init_app", "jobs", "pending_response", "status_json"]
