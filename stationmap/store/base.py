@@ -62,3 +62,24 @@ class StationStore(abc.ABC):
     def replace_all(self, stations: list[Station], note: dict[str, Any] | None = None) -> bool:
         """Make the registry exactly `stations`; False if it already was."""
         return self.update(lambda _old: list(stations), note)
+
+
+def journaled_update(old: list[Station], change: Change, note: dict[str, Any] | None, journal: Journal | None,
+                     write: Callable[[list[Station]], None], exists: bool = True) -> bool:
+    """One write under a backend's lock, in the journal's order: recover, change, begin, write, commit
+    (abort if the write fails). False, and nothing written, when the change changes nothing."""
+    if journal:
+        journal.recover(old)
+    new = sorted(change(list(old)), key=lambda s: s.id)
+    if new == old and exists:
+        return False
+    ticket = journal.begin(old, new, note) if journal else None
+    try:
+        write(new)
+    except BaseException:
+        if journal:
+            journal.abort(ticket)
+        raise
+    if journal:
+        journal.commit(ticket)
+    return True

@@ -23,7 +23,7 @@ from shapely.geometry import Point
 from ..errors import RegistryUnavailable
 from ..hours import parse_hours
 from ..model import Station
-from .base import Change, Journal, StationStore
+from .base import Change, Journal, StationStore, journaled_update
 
 FILENAME = "stations.gpkg"
 LAYER = "stations"
@@ -76,22 +76,8 @@ class GpkgStore(StationStore):
 
     def update(self, change: Change, note: dict[str, Any] | None = None) -> bool:
         with self._locked():
-            old = self.all() if self.path.exists() else []
-            if self._journal:
-                self._journal.recover(old)
-            new = sorted(change(list(old)), key=lambda s: s.id)
-            if new == old and self.path.exists():
-                return False
-            ticket = self._journal.begin(old, new, note) if self._journal else None
-            try:
-                self._write(new)
-            except BaseException:
-                if self._journal:
-                    self._journal.abort(ticket)
-                raise
-            if self._journal:
-                self._journal.commit(ticket)
-            return True
+            exists = self.path.exists()
+            return journaled_update(self.all() if exists else [], change, note, self._journal, self._write, exists)
 
     def _write(self, stations: list[Station]) -> None:
         tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.gpkg")

@@ -11,7 +11,7 @@ import uuid
 from typing import Any, Iterable
 
 from ..model import Station
-from .base import Change, Journal, StationStore
+from .base import Change, Journal, StationStore, journaled_update
 
 
 class MemoryStore(StationStore):
@@ -35,22 +35,7 @@ class MemoryStore(StationStore):
 
     def update(self, change: Change, note: dict[str, Any] | None = None) -> bool:
         with self._lock:
-            old = self.all()
-            if self._journal:
-                self._journal.recover(old)
-            new = sorted(change(list(old)), key=lambda s: s.id)
-            if new == old:
-                return False
-            ticket = self._journal.begin(old, new, note) if self._journal else None
-            try:
-                self._write(new)
-            except BaseException:
-                if self._journal:
-                    self._journal.abort(ticket)
-                raise
-            if self._journal:
-                self._journal.commit(ticket)
-            return True
+            return journaled_update(self.all(), change, note, self._journal, self._write)
 
     def _write(self, stations: list[Station]) -> None:
         self._snapshot = (self._snapshot[0] + 1, tuple(stations))
