@@ -84,7 +84,7 @@ def check_station_map(page, renamed: dict[str, str], total: int) -> None:
         page.wait_for_function("""id => { const S = StationMap.state, m = S.markers[id];
                                     if (S.map.hasLayer(m)) return true;
                                     S.map.setView(m.getLatLng(), 18, { animate: false }); return false; }""",
-                               arg=sid, polling=250)
+                               arg=sid, polling="raf")
         page.evaluate("id => StationMap.state.markers[id].openPopup()", sid)
         popup = page.wait_for_selector(f'.sm-popup[data-id="{sid}"]')
         assert popup.eval_on_selector("h3", "e => e.textContent") == name
