@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,8 @@ def export_cmd(layer: str, fmt: str, output: Path, store: StationStore) -> None:
 
 @cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--crs", type=click.Choice(["wgs84", "gcj02", "bd09"]), default="wgs84", show_default=True,
-              help="Datum of the file's coordinates: gcj02 for points picked in Amap/Tencent, bd09 for Baidu.")
+@option(replace(params.CRS, help="Datum of the file's coordinates: gcj02 for points picked in Amap/Tencent, bd09 for "
+                                  "Baidu."), "--crs")
 @click.option("--merge", is_flag=True, help="Add to and update the registry instead of replacing it with the file.")
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change; write nothing.")
 @click.option("--sheet", default=None, help="XLSX sheet name (default: the first sheet).")
@@ -259,7 +260,7 @@ def device_list(store: StationStore, data_dir: Path) -> None:
 
 
 @cli.command("usage")
-@click.option("--by", type=click.Choice(["station", "district", "day", "week"]), default="station", show_default=True)
+@option(params.USAGE_BY, "--by")
 @click.option("--since", default=None, help="First day (Asia/Shanghai), e.g. 2025-06-01.")
 @click.option("--until", default=None, help="Day after the last one (exclusive).")
 @click.option("--district", default=None, help="Only this district (name or adcode).")
@@ -375,7 +376,7 @@ def _reach_options(fn):
         option(params.MIN_STATIONS, "--min-stations"),
         click.option("--demand", "demand_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Own demand (CSV/XLSX/GeoJSON/GPKG with weights) instead of the modelled population."),
-        click.option("--demand-crs", default="wgs84", show_default=True, help="Datum of the demand file: wgs84, gcj02, bd09."),
+        option(replace(params.CRS, name="demand_crs", help="Datum of the demand file."), "--demand-crs"),
     ]
     for decorate in reversed(options):
         fn = decorate(fn)
@@ -542,7 +543,7 @@ def gaps_cmd(reach_m, minutes, mode, min_stations, demand_file, demand_crs, limi
 @_reach_options
 @click.option("--candidates", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Own candidate sites (CSV/XLSX with lat/lon, or GeoJSON points); default: a grid on land.")
-@click.option("--candidates-crs", default="wgs84", show_default=True, help="Datum of the candidate file.")
+@option(replace(params.CRS, name="candidates_crs", help="Datum of the candidate file."), "--candidates-crs")
 @click.option("--time-limit", type=click.FloatRange(1, 600), default=8.0, show_default=True, help="Seconds for the solver.")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 @with_store

@@ -16,6 +16,7 @@ from .checks import lat_lon
 from .errors import InvalidInput
 from .geo import datums, geography
 from .model import KINDS, STATUSES
+from .ops import usage
 from .query import travel
 from .query.jobs import GAPS_KEPT
 
@@ -178,3 +179,31 @@ def _centre(text: str) -> tuple[float, float]:
 
 CENTER = Param("center", "string", "Map centre 'lat,lon' (WGS-84).", convert=_centre)
 ZOOM = Param("zoom", "integer", "Zoom level.", minimum=7, maximum=18)
+
+
+# -- stations, boundaries, downloads --------------------------------------------------------------
+BBOX = Param("bbox", "bbox", "Bounding box: min lon, min lat, max lon, max lat (WGS-84).")
+TEXT = Param("q", "string", "Text to find in name, address, host or id.")
+ANSWER_FORMAT = Param("format", "string", "Response format.", enum=("json", "geojson", "csv"), default="json")
+TOWNSHIP_LAYER = Param("layer", "string", "areas (approximate cells) or seats (points).", enum=("areas", "seats"),
+                       default="areas")
+
+# -- management: audit, telemetry, usage ----------------------------------------------------------
+AUDIT = (Param("station", "string", "Only this station id."),
+         Param("actor", "string", "Only changes by this user."),
+         Param("since", "string", "Only changes from this UTC time on, e.g. 2025-06-01."),
+         Param("limit", "integer", "At most this many entries.", default=500, minimum=1, maximum=100_000),
+         Param("format", "string", "json or csv (a download).", enum=("json", "csv"), default="json"))
+REPORTS = Param("limit", "integer", "How many reports.", default=50, minimum=1, maximum=1000)
+PERIOD = (Param("since", "string", "First day (Asia/Shanghai), e.g. 2025-06-01."),
+          Param("until", "string", "Day after the last one (exclusive)."))
+USAGE_BY = Param("by", "string", "Grouping of the visits.", enum=usage.GROUPINGS, default="station")
+USAGE = (USAGE_BY, *PERIOD, replace(DISTRICT, help="Only this district (name or adcode)."),
+         Param("format", "string", "json or csv.", enum=("json", "csv"), default="json"))
+DEMAND_FORMAT = Param("format", "string", "csv, geojson or json.", enum=("csv", "geojson", "json"), default="csv")
+
+# -- OGC API - Features ---------------------------------------------------------------------------
+OGC_FORMAT = Param("f", "string", "Output format (only JSON is offered).", enum=("json", "geojson"), default="json")
+OGC_ITEMS = (Param("bbox", "bbox", "min lon, min lat, max lon, max lat (CRS84)."),
+             Param("limit", "integer", "Page size.", default=100, minimum=1, maximum=1000),
+             Param("offset", "integer", "Features to skip.", default=0, minimum=0, maximum=10_000_000), OGC_FORMAT)

@@ -268,11 +268,7 @@ def delete(station_id: str, if_match: str | None) -> Response:
 @bp.get("/api/audit")
 @documented("The audit log, newest first: who, when (UTC and Asia/Shanghai), action, before and after "
             "(bearer token; editors see their district).",
-            params=(Param("station", "string", "Only this station id."),
-                    Param("actor", "string", "Only changes by this user."),
-                    Param("since", "string", "Only changes from this UTC time on, e.g. 2025-06-01."),
-                    Param("limit", "integer", "At most this many entries.", default=500, minimum=1, maximum=100000),
-                    Param("format", "string", "json or csv (a download).", enum=("json", "csv"), default="json")),
+            params=params.AUDIT,
             tag="admin", auth="bearer", media=("application/json", "text/csv"))
 def audit_view(station, actor, since, limit: int, format: str) -> Response:
     user = current_user()
@@ -306,7 +302,7 @@ def telemetry_post(station_id: str, x_signature: str | None, body: bytes) -> Res
 
 @bp.get("/api/stations/<station_id>/telemetry")
 @documented("The latest reports of a smart station (bearer token).",
-            params=(Param("limit", "integer", "How many reports.", default=50, minimum=1, maximum=1000),),
+            params=(params.REPORTS,),
             tag="admin", auth="bearer", path_params={"station_id": "Station id."}, responses=(FORBIDDEN,))
 def telemetry_get(station_id: str, limit: int) -> Response:
     user = current_user()
@@ -317,15 +313,10 @@ def telemetry_get(station_id: str, limit: int) -> Response:
 
 
 # -- usage -----------------------------------------------------------------------------------------
-_PERIOD = (Param("since", "string", "First day (Asia/Shanghai), e.g. 2025-06-01."),
-           Param("until", "string", "Day after the last one (exclusive)."))
-
 
 @bp.get("/api/usage")
 @documented("Visits reported by smart stations per station, district, day or ISO week (Asia/Shanghai).",
-            params=(Param("by", "string", "Grouping.", enum=usage.GROUPINGS, default="station"), *_PERIOD,
-                    Param("district", "string", "Only this district (name or adcode).", convert=geography.district_code),
-                    Param("format", "string", "json or csv.", enum=("json", "csv"), default="json")),
+            params=params.USAGE,
             tag="planning", media=("application/json", "text/csv"))
 def usage_view(by: str, since, until, district, format: str) -> Response:
     rows = usage.visits(telemetry(), store(), by, since, until, district)
@@ -337,8 +328,7 @@ def usage_view(by: str, since, until, district, format: str) -> Response:
 @bp.get("/api/usage/demand")
 @documented("Observed visits as a demand layer: one weighted point per station (lat, lon, weight = visits); "
             "the CSV loads as a planner's demand file.",
-            params=(*_PERIOD, Param("format", "string", "csv, geojson or json.", enum=("csv", "geojson", "json"),
-                                    default="csv")),
+            params=(*params.PERIOD, params.DEMAND_FORMAT),
             tag="planning", media=("text/csv", "application/geo+json", "application/json"))
 def usage_demand_view(since, until, format: str) -> Response:
     rows = usage.demand_rows(telemetry(), store(), since, until)

@@ -13,12 +13,13 @@ from flask import Blueprint, Response, jsonify
 from stationmap import present
 from stationmap.geo import geography
 from stationmap.hours import TZ
-from stationmap.params import AMENITY, CRS, DISTRICT, GAPS_LIMIT, KIND, LAT, LON, OPEN_NOW, REACH, SITES, STATUS, K
+from stationmap.params import (AMENITY, ANSWER_FORMAT, BBOX, CRS, DISTRICT, GAPS_LIMIT, KIND, LAT, LON, OPEN_NOW, REACH,
+                               SITES, STATUS, TEXT, TOWNSHIP_LAYER, K)
 from stationmap.query import nearest
 
 from . import questions, store
 from .admin import annotate_live
-from .params import Param, Reply, documented
+from .params import Reply, documented
 from .responses import csv_response, csv_text_response, geojson_response
 
 bp = Blueprint("api", __name__)
@@ -27,17 +28,14 @@ health_bp = Blueprint("health", __name__)
 POPULATION_NOTE = ("Population is modelled (2020 census district totals spread by a documented model), "
                    "not counted; 人口为模型估算值，非实际统计。")
 
-# -- parameters (declared in stationmap.params) ---------------------------------------------------
 OPENAPI_MEDIA = "application/vnd.oai.openapi+json;version=3.0"
-FORMAT = Param("format", "string", "Response format.", enum=("json", "geojson", "csv"), default="json")
 
 
 # -- stations ----------------------------------------------------------------------------------
 @bp.get("/stations")
 @documented("Stations as a GeoJSON FeatureCollection (WGS-84), with GCJ-02/BD-09 coordinates and navigation links.",
             params=(KIND, DISTRICT, AMENITY, OPEN_NOW, STATUS,
-                    Param("bbox", "bbox", "Bounding box: min lon, min lat, max lon, max lat (WGS-84)."),
-                    Param("q", "string", "Text to find in name, address, host or id.")),
+                    BBOX, TEXT),
             tag="stations", media=("application/geo+json",))
 def stations(**args: Any) -> Response:
     now = datetime.now(TZ)
@@ -73,7 +71,7 @@ def nearest_view(lat: float, lon: float, k: int, crs: str, kind, amenity, open_n
 @bp.get("/coverage")
 @documented("Share of land and (modelled) population within reach, for the city, each district and township. "
             "A question not answered before is computed apart: 202 with a job to poll, then ask again.",
-            params=(*REACH, FORMAT), tag="planning",
+            params=(*REACH, ANSWER_FORMAT), tag="planning",
             media=("application/json", "application/geo+json", "text/csv"), responses=questions.COSTLY)
 def coverage_view(format: str, **args: Any) -> Response:
     data, meta = questions.answer("coverage", args)
@@ -87,7 +85,7 @@ def coverage_view(format: str, **args: Any) -> Response:
 @bp.get("/gaps")
 @documented("Uncovered demand ranked by the (modelled) people it holds, with location, district and township. "
             "Computed with coverage: 202 with a job to poll while it is new.",
-            params=(*REACH, GAPS_LIMIT, FORMAT),
+            params=(*REACH, GAPS_LIMIT, ANSWER_FORMAT),
             tag="planning", media=("application/json", "application/geo+json", "text/csv"),
             responses=questions.COSTLY)
 def gaps_view(format: str, limit: int, **args: Any) -> Response:
@@ -105,7 +103,7 @@ def gaps_view(format: str, limit: int, **args: Any) -> Response:
 @bp.get("/suggest")
 @documented("n new sites that maximise newly covered (modelled) population, each with its marginal gain. "
             "Computed apart: 202 with a job to poll while it is new.",
-            params=(SITES, *REACH, FORMAT),
+            params=(SITES, *REACH, ANSWER_FORMAT),
             tag="planning", media=("application/json", "application/geo+json", "text/csv"),
             responses=questions.COSTLY)
 def suggest_view(format: str, n: int, **args: Any) -> Response:
@@ -142,8 +140,7 @@ def districts_view() -> Response:
 
 @bp.get("/townships")
 @documented("The 87 townships: approximate cells (a model, not official borders) or their seat points.",
-            params=(Param("layer", "string", "areas (approximate cells) or seats (points).",
-                          enum=("areas", "seats"), default="areas"),), tag="boundaries", media=("application/geo+json",))
+            params=(TOWNSHIP_LAYER,), tag="boundaries", media=("application/geo+json",))
 def townships_view(layer: str) -> Response:
     frame = geography.township_areas() if layer == "areas" else geography.townships()
     return geojson_response(present.frame_collection(frame))

@@ -15,10 +15,11 @@ from flask import Blueprint, Response, jsonify, request
 from stationmap import present
 from stationmap.errors import NotFound
 from stationmap.geo import geography
+from stationmap.params import OGC_FORMAT, OGC_ITEMS
 
 from . import store
 from .guards import external_url
-from .params import Param, documented
+from .params import documented
 
 bp = Blueprint("ogcapi", __name__)
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -28,7 +29,7 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 )
 GEOJSON = "application/geo+json"
-F = Param("f", "string", "Output format (only JSON is offered).", enum=("json", "geojson"), default="json")
+F = OGC_FORMAT
 
 
 def _stations() -> list[dict[str, Any]]:
@@ -132,9 +133,7 @@ def _bbox_hit(feature: dict[str, Any], bbox: tuple[float, float, float, float]) 
 
 @bp.get("/collections/<collection_id>/items")
 @documented("Features of a collection, filtered by bbox and paged with limit and offset.",
-            params=(Param("bbox", "bbox", "min lon, min lat, max lon, max lat (CRS84)."),
-                    Param("limit", "integer", "Page size.", default=100, minimum=1, maximum=1000),
-                    Param("offset", "integer", "Features to skip.", default=0, minimum=0, maximum=10_000_000), F),
+            params=OGC_ITEMS,
             tag="ogcapi", media=(GEOJSON,), strict=False,
             path_params={"collection_id": "stations, districts or townships"})
 def items(collection_id: str, bbox, limit: int, offset: int, f: str) -> Response:

@@ -19,6 +19,7 @@ from stationmap.params import Param
 
 from .guards import request_body
 
+
 @dataclass(frozen=True)
 class Body:
     """A request body: the JSON schema the document shows, and how the view receives it (`body=`)."""
