@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from stationmap.errors import Busy, TooManyRequests
+from stationmap.errors import Busy, InvalidInput, TooManyRequests
 from stationmap.model import with_changes
 from stationmap.query.coverage import coverage
 from stationmap.query.jobs import Jobs, Limits, Question, snap_minutes, snap_reach_m
@@ -122,3 +122,34 @@ def test_a_killed_runner_is_replaced_and_its_question_answered(registry_dir):
     assert jobs.status(st.key).state in ("queued", "running")  # polling starts a new runner, which asks again
     done = wait_done(jobs, st.key)
     assert done.state == "done" and len(done.answer["sites"]) == 10
+
+
+def test_a_failed_question_says_so_then_is_asked_again(registry_dir):
+    """A failure is reported (not re-queued on every refresh of a waiting page) until RETRY_FAILED_S has passed."""
+    jobs = Jobs(registry_dir, Limits(idle_exit_s=5))
+    q = Question.make("coverage", reach_m=2200)[0]
+    stale = "a registry version that is not the store's"  # the runner refuses it: the registry changed
+    failed = wait_done(jobs, jobs.ask(q, stale, "x").key)
+    assert failed.state == "failed" and "registry changed" in failed.error and failed.code == 503
+    assert jobs.ask(q, stale, "x").state == "failed"
+    with sqlite3.connect(jobs.path) as db:
+        db.execute("UPDATE jobs SET finished = finished - 120")
+    assert jobs.ask(q, stale, "x").state in ("queued", "running")
+
+
+def test_a_question_that_cannot_be_answered_is_final(registry_dir):
+    """A 4xx failure (the library refuses the question) is the answer for this registry: not asked again."""
+    jobs = Jobs(registry_dir, Limits(idle_exit_s=5))
+    version = open_store(registry_dir).version()
+    q = Question.make("suggest", minutes=1, mode="walk", n=5)[0]  # a 62 m reach: too many candidate sites
+    failed = wait_done(jobs, jobs.ask(q, version, "x").key)
+    assert failed.state == "failed" and 400 <= failed.code < 500 and "candidates" in failed.error
+    with sqlite3.connect(jobs.path) as db:
+        db.execute("UPDATE jobs SET finished = finished - 3600")
+    assert jobs.ask(q, version, "x").state == "failed"
+
+
+def test_invalid_questions_are_refused_before_snapping():
+    for kw in ({"minutes": 0, "mode": "walk"}, {"reach_m": 5}, {"minutes": -3, "mode": "ebike"}):
+        with pytest.raises(InvalidInput):
+            Question.make("coverage", **kw)

@@ -19,6 +19,7 @@ from stationmap.query import nearest
 
 from . import questions, store
 from .admin import annotate_live
+from .openapi import OPENAPI_MEDIA
 from .params import Reply, documented
 from .responses import csv_response, csv_text_response, geojson_response
 
@@ -27,9 +28,6 @@ health_bp = Blueprint("health", __name__)
 
 POPULATION_NOTE = ("Population is modelled (2020 census district totals spread by a documented model), "
                    "not counted; 人口为模型估算值，非实际统计。")
-
-OPENAPI_MEDIA = "application/vnd.oai.openapi+json;version=3.0"
-
 
 # -- stations ----------------------------------------------------------------------------------
 @bp.get("/stations")

@@ -19,6 +19,7 @@ from stationmap.params import OGC_FORMAT, OGC_ITEMS
 
 from . import store
 from .guards import external_url
+from .openapi import OPENAPI_MEDIA
 from .params import documented
 
 bp = Blueprint("ogcapi", __name__)
@@ -78,7 +79,7 @@ def landing(f: str) -> Response:
         "links": [
             _link(external_url(".landing"), "self", "application/json", "This document"),
             _link(external_url("api.openapi_view"), "service-desc",
-                  "application/vnd.oai.openapi+json;version=3.0", "The API definition"),
+                  OPENAPI_MEDIA, "The API definition"),
             _link(external_url(".conformance"), "conformance", "application/json", "Conformance classes"),
             _link(external_url(".collections"), "data", "application/json", "Collections"),
         ],

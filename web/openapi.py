@@ -19,6 +19,8 @@ from . import JSON_PREFIXES
 from .guards import WRITE_METHODS
 from .params import Doc, Reply
 
+OPENAPI_MEDIA = "application/vnd.oai.openapi+json;version=3.0"
+
 PROBLEM = {"type": "object", "description": "RFC 9457 problem details; `detail` says what to change",
            "required": ["type", "title", "status", "detail"],
            "properties": {k: {"type": t} for k, t in (("type", "string"), ("title", "string"), ("status", "integer"),

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from stationmap.maps import mapview
 from stationmap.maps.pages import map_page as render_map_page
 from stationmap.maps.pages import page_context
-from stationmap.maps.words import words
+from stationmap.maps.words import LANGS, words
 from stationmap.params import CENTER, DISTRICT, KIND, PLANNER_SITES, REACH, ZOOM
 from stationmap.query import travel
 from stationmap.query.nearest import select_stations
@@ -26,7 +26,7 @@ from .questions import COSTLY, Pending, status_json
 bp = Blueprint("pages", __name__)
 
 
-LANG = Param("lang", "string", "Interface language: zh (简体中文, default) or en.", enum=("zh", "en"))
+LANG = Param("lang", "string", "Interface language: zh (简体中文, default) or en.", enum=LANGS)
 BASEMAP = Param("basemap", "string", "Basemap: osm, amap (高德, GCJ-02) or tianditu (天地图, needs a configured key).",
                 enum=tuple(mapview.BASEMAPS))
 VIEW = (CENTER, ZOOM)

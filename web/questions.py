@@ -12,7 +12,8 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
 
 from stationmap.cache import LruCache
-from stationmap.query.jobs import Jobs, Limits, Question, Status
+from stationmap.errors import Busy, InvalidInput
+from stationmap.query.jobs import RETRY_FAILED_S, Jobs, Limits, Question, Status
 
 from . import store
 from .params import Reply
@@ -45,17 +46,19 @@ def answer(kind: str, args: dict[str, Any], n: int = 0) -> tuple[dict[str, Any],
     """(answer data, reach description) for a coverage or suggest question; Pending while it computes."""
     question, meta = Question.make(kind, args.get("reach_m"), args.get("minutes"), args.get("mode"),
                                    args.get("min_stations") or 1, n)
-    key = question.key(store().version())
+    registry = store().version()
+    key = question.key(registry)
     hit = _ANSWERS.get(key)
     if hit is not None:
         return hit, meta
-    status = jobs().ask(question, store().version(), request.remote_addr or "unknown")
+    status = jobs().ask(question, registry, request.remote_addr or "unknown")
     if status.state == "done":
         return _ANSWERS.put(key, status.answer or {}), meta
+    if status.state == "failed" and status.code < 500:
+        raise InvalidInput(f"this question cannot be answered: {status.error}")
     if status.state == "failed":
-        from stationmap.errors import StationmapError
-
-        raise StationmapError(f"the question could not be answered: {status.error}")
+        raise Busy(f"the question could not be answered ({status.error}); it is asked again in a minute",
+                   retry_after=int(RETRY_FAILED_S))
     raise Pending(status)
 
 
@@ -98,6 +101,7 @@ JOB_STATUS = {
     "properties": {"job": {"type": "string"},
                    "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
                    "question": {"type": "object"}, "position": {"type": "integer"}, "error": {"type": "string"},
+                   "code": {"type": "integer", "description": "a failure's HTTP status: 4xx final, 5xx retried"},
                    "poll": {"type": "string"}, "retry_after_s": {"type": "number"}, "message": {"type": "string"},
                    "answer_ready": {"type": "boolean"}},
 }

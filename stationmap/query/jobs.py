@@ -37,6 +37,7 @@ MINUTE_STEP = 1.0  # and travel times in whole minutes
 GAPS_KEPT = 1000  # gaps stored per coverage answer (the API's upper bound for `limit`)
 RUNNER_NICE = 10  # runners yield the CPU to the request workers
 HOUR_S = 3600.0
+RETRY_FAILED_S = 60.0  # a failed question is asked afresh after this long (not on every page refresh)
 
 
 def snap_minutes(value: float) -> float:
@@ -62,11 +63,12 @@ class Question:
     def make(cls, kind: str, reach_m: float | None = None, minutes: float | None = None, mode: str | None = None,
              min_stations: int = 1, n: int = 0) -> tuple["Question", dict[str, Any]]:
         """The snapped question, and the reach it answers described for the response."""
-        if minutes is not None and reach_m is None:
+        reach = travel.resolve_reach(reach_m, minutes, mode)  # the question as asked must be valid
+        if minutes is not None:
             minutes = snap_minutes(minutes)
             reach = travel.resolve_reach(None, minutes, mode)
         else:
-            reach = snap_reach_m(travel.resolve_reach(reach_m, minutes, mode))
+            reach = snap_reach_m(reach)
         meta = {"reach_m": round(reach, 1), "minutes": minutes, "mode": mode if minutes is not None else None,
                 "reach_label": travel.describe_reach(reach, minutes, mode), "min_stations": min_stations,
                 "reach_step": f"minutes in steps of {MINUTE_STEP:g}, metres in steps of {REACH_STEP_M:g}"}
@@ -87,13 +89,14 @@ class Status:
     position: int = 0
     answer: dict[str, Any] | None = None
     error: str = ""
+    code: int = 0  # a failed question's HTTP status: 4xx the question cannot be answered, 5xx try again
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"job": self.key, "status": self.state, "question": asdict(self.question)}
         if self.state == "queued":
             out["position"] = self.position
         if self.error:
-            out["error"] = self.error
+            out["error"], out["code"] = self.error, self.code
         return out
 
 
@@ -101,7 +104,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     key TEXT PRIMARY KEY, question TEXT NOT NULL, registry TEXT NOT NULL, client TEXT NOT NULL,
     state TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL, cpu_s REAL DEFAULT 0,
-    slot INTEGER, attempts INTEGER DEFAULT 0, answer TEXT, error TEXT);
+    slot INTEGER, attempts INTEGER DEFAULT 0, answer TEXT, error TEXT, code INTEGER);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
 CREATE INDEX IF NOT EXISTS jobs_client ON jobs (client, created);
 """
@@ -141,12 +144,15 @@ class Jobs:
     def ask(self, question: Question, registry: str, client: str) -> Status:
         """The answer if it is known; else the question queued (once, whoever asks) and its status.
 
-        Refuses with 429 a client over its budget and with 503 when the queue is full.
+        A question that cannot be answered (a 4xx failure) says so for as long as the registry stays the
+        same; one that failed otherwise says so for `RETRY_FAILED_S` seconds, then is asked again. Refuses with
+        429 a client over its budget and with 503 when the queue is full.
         """
         key = question.key(registry)
         with closing(self._db()) as db:
-            row = db.execute("SELECT state, answer, error, created FROM jobs WHERE key = ?", (key,)).fetchone()
-            if row is None or row[0] == "failed":
+            row = db.execute("SELECT state, answer, error, created, code, finished FROM jobs WHERE key = ?",
+                             (key,)).fetchone()
+            if row is None or row[0] == "failed" and row[4] >= 500 and (row[5] or 0) < time.time() - RETRY_FAILED_S:
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     self._admit(db, client)
@@ -159,28 +165,28 @@ class Jobs:
                     raise
                 self.ensure_runners()
                 return self.status(key)
-            return self._status(db, key, question, row)
+            return self._status(db, key, question, row[:5])
 
     def status(self, key: str) -> Status:
         """A question's status by its key; InvalidInput (404 in the web layer) when unknown."""
         with closing(self._db()) as db:
-            row = db.execute("SELECT state, answer, error, created, question FROM jobs WHERE key = ?",
+            row = db.execute("SELECT state, answer, error, created, code, question FROM jobs WHERE key = ?",
                              (key,)).fetchone()
             if row is None:
                 raise NotFound(f"no question {key[:40]!r} is known; ask it again at its own address")
             if row[0] in ("queued", "running"):
-                self.ensure_runners(db)
-            return self._status(db, key, Question(**json.loads(row[4])), row[:4])
+                self.ensure_runners()
+            return self._status(db, key, Question(**json.loads(row[5])), row[:5])
 
     def _status(self, db: sqlite3.Connection, key: str, question: Question, row: tuple) -> Status:
-        state, answer, error, created = row
+        state, answer, error, created, code = row
         if state == "done":
             return Status(key, state, question, answer=json.loads(answer))
         position = 0
         if state == "queued":
             position = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND created <= ?",
                                   (created,)).fetchone()[0]
-        return Status(key, state, question, position=position, error=error or "")
+        return Status(key, state, question, position=position, error=error or "", code=code or 0)
 
     def _admit(self, db: sqlite3.Connection, client: str) -> None:
         """The queue's bound and the client's budget, checked inside the enqueueing transaction."""
@@ -207,7 +213,7 @@ class Jobs:
     def _lock_path(self, slot: int) -> Path:
         return self.data_dir / f"jobs.runner{slot}.lock"
 
-    def ensure_runners(self, db: sqlite3.Connection | None = None) -> int:
+    def ensure_runners(self) -> int:
         """Start a runner for each free slot while questions wait; returns how many were started."""
         started = 0
         for slot in range(max(1, self.limits.workers)):
@@ -267,14 +273,16 @@ class Jobs:
         try:
             store = open_store(self.data_dir)
             if store.version() != registry:
-                raise StationmapError("the registry changed while the question waited; ask again")
+                raise Busy("the registry changed while the question waited; ask again", retry_after=1)
             answer, state, error = json.dumps(compute(question, store.all()), ensure_ascii=False), "done", None
-        except Exception as exc:  # a failed question is reported to whoever polls it
-            answer, state, error = None, "failed", str(exc)[:500] if isinstance(exc, StationmapError) else \
-                f"the computation failed ({exc.__class__.__name__})"
+            code = None
+        except StationmapError as exc:  # reported to whoever asks or polls
+            answer, state, error, code = None, "failed", str(exc)[:500], exc.status
+        except Exception as exc:
+            answer, state, error, code = None, "failed", f"the computation failed ({exc.__class__.__name__})", 500
         with closing(self._db()) as db:
-            db.execute("UPDATE jobs SET state = ?, answer = ?, error = ?, finished = ?, cpu_s = ? WHERE key = ?",
-                       (state, answer, error, time.time(), time.process_time() - t0, key))
+            db.execute("UPDATE jobs SET state = ?, answer = ?, error = ?, code = ?, finished = ?, cpu_s = ? "
+                       "WHERE key = ?", (state, answer, error, code, time.time(), time.process_time() - t0, key))
 
 
 def compute(question: Question, stations: list) -> dict[str, Any]:
