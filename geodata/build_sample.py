@@ -35,6 +35,10 @@ HOURS_OUTDOOR = ("08:00-18:00", "24小时", "周一至周五 08:00-17:30 / 周�
 BASE_AMENITIES = ("drinking_water", "toilet", "phone_charging", "seating")
 EXTRA_AMENITIES = (("microwave", 0.6), ("air_conditioning", 0.7), ("first_aid", 0.8), ("reading", 0.4),
                    ("wifi", 0.5), ("fridge", 0.3), ("umbrella", 0.5), ("tool_kit", 0.3), ("shelter", 0.6))
+# Riders' needs, drawn from a stream of their own so that adding them moved no station and changed no
+# other field: (amenity, share of outdoor stations); smart stations in the urban cores have all four.
+RIDER_AMENITIES = (("ebike_parking", 0.6), ("ebike_charging", 0.35), ("step_free", 0.3), ("battery_swap", 0.1))
+RIDER_STREAM = 1
 SMART_FEATURES = ("self_service_24h", "qr_sign_in", "people_counter", "environment_control", "emergency_alarm", "info_screen")
 TO_M = Transformer.from_crs("EPSG:4326", geography.METRIC_CRS, always_xy=True)
 TO_DEG = Transformer.from_crs(geography.METRIC_CRS, "EPSG:4326", always_xy=True)
@@ -63,6 +67,7 @@ def allocate(weights: dict[str, float], n: int) -> dict[str, int]:
 
 def main() -> None:
     rng = np.random.default_rng(SEED)
+    rider_rng = np.random.default_rng([SEED, RIDER_STREAM])
     towns = geography.townships()
     dist = geography.districts()
     per_district = towns.groupby("district").size()
@@ -84,6 +89,8 @@ def main() -> None:
         amenities = list(BASE_AMENITIES) + [a for a, p in EXTRA_AMENITIES if rng.random() < p]
         if kind == "smart":
             amenities = list(BASE_AMENITIES) + [a for a, _ in EXTRA_AMENITIES] + ["aed"]
+        rider_draws = rider_rng.random(len(RIDER_AMENITIES))
+        amenities += [a for (a, p), x in zip(RIDER_AMENITIES, rider_draws) if kind == "smart" or x < p]
         props = {
             "name": name, "kind": kind, "status": "open",
             "address": f"揭阳市{dist.loc[t['district'], 'name']}{t['name']}（示例地址）",

@@ -320,10 +320,41 @@ def audit_cmd(station: str | None, actor: str | None, since: str | None, limit: 
         _emit(csv_text(entries), output)
     else:
         _emit("\n".join(f"{e.at_local}\t{e.actor}\t{e.action}\t{e.op}\t{e.station_id}\t"
-                        + (" ".join(e.changed) if e.op == "update" else "")
+                        + (" ".join(e.changed) if e.op == "update" else
+                           json.dumps(e.detail, ensure_ascii=False) if e.detail else "")
                         for e in entries), output)
     if output is not None and str(output) != "-":
         click.echo(f"wrote {len(entries)} audit entries to {output}", err=True)
+
+
+@cli.command("unverified")
+@click.option("--days", type=click.IntRange(min=1, max=36500), required=True,
+              help="List stations not verified for this many days or more (never verified ones too).")
+@click.option("--district", default=None, help="Only this district (name or adcode).")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True, help="CSV (text kept inert for spreadsheets).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File (default: stdout).")
+@with_store
+def unverified_cmd(days: int, district: str | None, as_json: bool, as_csv: bool, output: Path | None,
+                   store: StationStore) -> None:
+    """Stations no editor has verified for N days, never verified ones first, then the oldest."""
+    import json
+
+    from .files.sheets import records_csv
+    from .ops.verified import COLUMNS, unverified, unverified_rows
+
+    if as_json and as_csv:
+        raise click.UsageError("--json or --csv, not both")
+    rows = unverified_rows(unverified(store.all(), days, district=district))
+    if as_json:
+        _emit(json.dumps(rows, ensure_ascii=False, indent=2), output)
+    elif as_csv:
+        _emit(records_csv(COLUMNS, rows), output)
+    else:
+        _emit("\n".join(f"{r['id']}\t{r['name']}\t{r['district_name']}\t"
+                        + (f"{r['last_verified']} ({r['days_since']} days)" if r["last_verified"] else "never verified")
+                        for r in rows), output)
+    click.echo(f"{len(rows)} station(s) not verified for {days} days or more", err=True)
 
 
 @cli.command("serve")
@@ -411,27 +442,37 @@ def _pop_note(demand) -> str:
 @option(params.KIND, "--kind")
 @option(params.STATUS, "--status")
 @click.option("--open-now", is_flag=True, help=params.OPEN_NOW.help)
+@option(params.NAV_MODE, "--mode")
 @click.option("--json", "as_json", is_flag=True, help="JSON (the same document as GET /api/nearest) instead of a table.")
 @with_store
 def nearest_cmd(lat: float, lon: float, k: int, crs: str, amenity: tuple[str, ...], kind: str | None,
-                status: str | None, open_now: bool, as_json: bool, store: StationStore) -> None:
+                status: str | None, open_now: bool, mode: str, as_json: bool, store: StationStore,
+                data_dir: Path) -> None:
     """The K stations nearest to LAT LON by geodesic distance, with bearing and travel minutes."""
     import json
     from datetime import datetime
 
     from .hours import TZ
+    from .ops.telemetry import open_telemetry
     from .present import nearest_answer
     from .query.nearest import nearest
 
     now = datetime.now(TZ)
     hits = nearest(store.all(), lat, lon, k=k, crs=crs, kind=kind, amenities=amenity, open_now=open_now,
                    status=status, when=now)
-    answer = nearest_answer(hits, lat, lon, crs, now)
+    settings = config.load_settings({"data_dir": data_dir})
+    live = open_telemetry(data_dir).live_status(settings["status_unknown_after_s"])
+    answer = nearest_answer(hits, lat, lon, crs, now, mode=mode, live=live)
     if as_json:
         click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
         return
     if not hits:
         click.echo("no station matches the filters")
+        return
+    if answer["far"]:
+        click.echo(f"this point is {answer['origin']['to_jieyang_m'] / 1000:,.0f} km from Jieyang: no travel minutes")
+        for i, d in enumerate(answer["results"], 1):
+            click.echo(f"{i:>2}  {d['distance_m'] / 1000:>7,.0f} km  {d['direction']:>3}  {d['name']} [{d['id']}]")
         return
     click.echo(f"{'#':>2}  {'distance':>9}  {'dir':>3}  {'walk':>6}  {'ebike':>6}  {'car':>6}  station")
     for i, d in enumerate(answer["results"], 1):
@@ -444,6 +485,29 @@ def nearest_cmd(lat: float, lon: float, k: int, crs: str, amenity: tuple[str, ..
 
     click.echo(f"minutes are estimates: straight-line distance x {DETOUR_FACTOR:g} detour at "
                + " / ".join(f"{SPEED_KMH[m]:g}" for m in MODES) + " km/h (" + ", ".join(MODES) + ")")
+
+
+@cli.command("search")
+@option(params.SEARCH_TEXT)
+@option(params.SEARCH_LIMIT, "--limit")
+@option(params.SEARCH_CRS, "--crs")
+@click.option("--json", "as_json", is_flag=True, help="JSON (the same document as GET /api/search) instead of a table.")
+@with_store
+def search_cmd(q: str, limit: int, crs: str, as_json: bool, store: StationStore) -> None:
+    """Find stations, townships and streets (棉湖), districts, or a point pasted from Amap or Baidu."""
+    import json
+
+    from .query.search import answer
+
+    found = answer(q, store.all(), limit, crs)
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    if not found["results"]:
+        click.echo("nothing found")
+    for r in found["results"]:
+        click.echo(f"{r['score']:.1f}  {r['type']:<11}  {r['lat']:>10.6f} {r['lon']:>11.6f}  {r['name']}"
+                   + (f"  ({r['district_name']})" if r["district_name"] and r["district_name"] != r["name"] else ""))
 
 
 def _coverage_table(result, show_townships: bool, label: str) -> None:

@@ -36,10 +36,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("geocoder_key", "", "API key for the online geocoder (baidu)."),
     Setting("geocoder_user_agent", "stationmap", "User agent sent to Nominatim."),
     Setting("geocoder_url", "", "Base URL of a self-hosted Nominatim (e.g. http://10.0.0.5:8080); empty: the service's own."),
-    Setting("basemap", "osm", "Default basemap: osm, amap or tianditu."),
+    Setting("basemap", "amap", "Default basemap: amap (高德, reachable in mainland China; drawn in GCJ-02), osm or "
+            "tianditu (needs tianditu_key). The pages offer the others in one tap."),
     Setting("tianditu_key", "", "Tianditu (天地图) browser key; without it the Tianditu basemap is refused."),
     Setting("cors_origins", (), "Origins allowed to call the API from a browser (comma separated).", _csv),
-    Setting("frame_origins", (), "Origins allowed to frame /embed (comma separated).", _csv),
+    Setting("frame_origins", ("*",), "Origins allowed to frame /embed (comma separated); * (the default): any site, "
+            "as /embed is public and read-only. /map and the admin page are never framed by other sites.", _csv),
     Setting("max_results", 50, "Upper bound for k in nearest queries.", int),
     Setting("language", "zh", "Default UI language: zh or en."),
     Setting("osm_tile_url", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
@@ -49,6 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("telemetry_window_s", 300, "Telemetry timestamps further than this (seconds) from server time are refused.", int),
     Setting("login_token_ttl_h", 12, "Hours a token issued by the admin page login stays valid.", int),
     Setting("max_request_bytes", 1048576, "Largest request body the web app accepts (bytes).", int),
+    Setting("report_client_limit", 5, "Workers' reports accepted per client network per hour.", int),
+    Setting("report_station_limit", 20, "Workers' reports accepted per station per day.", int),
     Setting("rate_limit_public", "300/minute", "Rate limit per client address on public endpoints (Flask-Limiter syntax)."),
     Setting("rate_limit_telemetry", "30/minute", "Rate limit per station and client address on the telemetry endpoint."),
     Setting("rate_limit_login", "10/minute", "Rate limit per client address on the admin login."),

@@ -10,13 +10,14 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass
+from datetime import date, datetime
 from typing import Any
 
 from . import vocab
 from .checks import number
 from .errors import InvalidInput
 from .geo import datums, metric
-from .hours import Schedule, parse_hours, to_osm
+from .hours import TZ, Schedule, parse_hours, to_osm
 
 KINDS = ("outdoor", "smart")
 STATUSES = ("open", "closed", "planned")
@@ -51,6 +52,7 @@ class Station:
     demo: bool = False
     features: tuple[str, ...] = ()
     location_source: str = "given"
+    last_verified: str = ""  # the Asia/Shanghai day an editor last confirmed the station on the ground, or ""
 
     @property
     def hours_osm(self) -> str:
@@ -148,7 +150,31 @@ def make_station(record: dict[str, Any], crs: str = "wgs84") -> Station:
         year_opened=int(year) if year else None,
         demo=_truthy(record.get("demo")), features=features,
         location_source=_text(record.get("location_source")) or "given",
+        last_verified=verified_day(record.get("last_verified")),
     )
+
+
+def verified_day(value: Any) -> str:
+    """A last-verified day as 'YYYY-MM-DD' ('' for none) from text ('2025-06-01', '2025/6/1', an ISO time)
+    or a date/datetime (as spreadsheets give it); a time with a zone is taken on the Asia/Shanghai clock."""
+    if isinstance(value, datetime):
+        return (value.astimezone(TZ) if value.tzinfo else value).date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    text = _text(value)
+    if not text:
+        return ""
+    try:
+        if re.fullmatch(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}", text):
+            day = date(*map(int, re.split(r"[-/.]", text)))
+        else:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            day = (when.astimezone(TZ) if when.tzinfo else when).date()
+    except ValueError:
+        raise InvalidInput(f"last verified {text!r} is not a day; write it as 2025-06-01") from None
+    if not 2000 <= day.year <= 2100:
+        raise InvalidInput(f"last verified {text!r} is not a plausible day")
+    return day.isoformat()
 
 
 def _truthy(value: Any) -> bool:

@@ -164,6 +164,20 @@ SITES = Param("n", "integer", "How many new sites (at most the max_suggest setti
               limit="max_suggest")
 GAPS_LIMIT = Param("limit", "integer", "How many gaps.", default=50, minimum=1, maximum=GAPS_KEPT)
 PLANNER_SITES = replace(SITES, help="Suggested new sites (0 for none).", minimum=0)
+NAV_MODE = Param("mode", "string", "The worker's travel mode: navigation links hand over in it (Amap ride, Baidu "
+                 "riding for ebike) and minutes are shown for it first. walk or ebike (workers), car; default walk.",
+                 enum=travel.MODES, default="walk")
+#: The nearest question: /api/nearest and `stationmap nearest`.
+NEAREST = (LAT, LON, K, CRS, KIND, AMENITY, OPEN_NOW, STATUS, NAV_MODE)
+
+# -- search ---------------------------------------------------------------------------------------
+SEARCH_TEXT = Param("q", "string", "What to find: a station's name or address, a township or street (棉湖 or 棉湖镇), "
+                    f"a district, or a point: 'lat,lon' or an Amap or Baidu link (at most {MAX_TEXT} characters).",
+                    required=True)
+SEARCH_LIMIT = Param("limit", "integer", "How many results.", default=10, minimum=1, maximum=50)
+SEARCH_CRS = replace(CRS, help="Datum of bare numbers such as '23.55,116.37': gcj02 (Amap, Tencent, WeChat; the "
+                               "default), bd09 (Baidu), wgs84 (GPS). Links say their own datum.", default="gcj02")
+SEARCH = (SEARCH_TEXT, SEARCH_LIMIT, SEARCH_CRS)
 
 
 def _centre(text: str) -> tuple[float, float]:
@@ -195,6 +209,16 @@ AUDIT = (Param("station", "string", "Only this station id."),
          Param("limit", "integer", "At most this many entries.", default=500, minimum=1, maximum=100_000),
          Param("format", "string", "json or csv (a download).", enum=("json", "csv"), default="json"))
 REPORTS = Param("limit", "integer", "How many reports.", default=50, minimum=1, maximum=1000)
+WORKER_REPORTS = (Param("state", "string", "Reports in this state (all: every state).",
+                        enum=("open", "resolved", "acted", "all"), default="open"),
+                  replace(DISTRICT, help="Only this district (name or adcode); editors see their own."),
+                  Param("station", "string", "Only reports about this station id."),
+                  Param("limit", "integer", "At most this many reports, newest first.", default=200, minimum=1,
+                        maximum=10_000))
+UNVERIFIED = (Param("days", "integer", "Stations not verified for this many days or more (never verified first).",
+                    default=180, minimum=1, maximum=36_500),
+              replace(DISTRICT, help="Only this district (name or adcode)."),
+              Param("format", "string", "json or csv (a download).", enum=("json", "csv"), default="json"))
 PERIOD = (Param("since", "string", "First day (Asia/Shanghai), e.g. 2025-06-01."),
           Param("until", "string", "Day after the last one (exclusive)."))
 USAGE_BY = Param("by", "string", "Grouping of the visits.", enum=usage.GROUPINGS, default="station")

@@ -62,7 +62,7 @@ def test_station_carries_datums_and_navigation_links(stations):
     q = {k: v[0] for k, v in parse_qs(amap.query).items()}
     to_lon, to_lat, to_name = q["to"].split(",", 2)
     assert (float(to_lon), float(to_lat)) == pytest.approx((glon, glat), abs=2e-6)
-    assert to_name == p["name"] and q["coordinate"] == "gaode" and q["callnative"] == "1" and q["mode"] == "car"
+    assert to_name == p["name"] and q["coordinate"] == "gaode" and q["callnative"] == "1" and q["mode"] == "walk"
 
     baidu = urlsplit(p["nav"]["baidu"])
     assert (baidu.netloc, baidu.path) == ("api.map.baidu.com", "/direction")

@@ -5,6 +5,7 @@ as before (or as after) and the audit log agreeing with it.
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import signal
 import subprocess
@@ -286,3 +287,89 @@ def test_killed_mid_write_unpatched(registry_dir, tmp_path):
         _kill(proc)
         _assert_consistent(registry_dir)
     assert _count(log, "committed") > 1 and open_store(registry_dir).get(s.id).address.startswith("写入")
+
+
+# -- last verified ---------------------------------------------------------------------------------
+def test_verify_confirms_without_changing_fields_and_is_audited(store, registry_dir):
+    from datetime import date
+
+    from stationmap.ops.editing import verify_station
+
+    s = _station_in(store, PUNING)
+    v = verify_station(store, PUNING_EDITOR, s.id, date(2025, 6, 1))  # no If-Match: nothing typed is written
+    assert v.last_verified == "2025-06-01" and store.get(s.id) == v
+    assert dataclasses.replace(v, last_verified=s.last_verified) == s  # every other field as it was
+    assert etag(v) != etag(s)  # a new version: an editor holding the old one reloads before saving
+    [entry] = open_audit(registry_dir).entries(station_id=s.id, actor="ed")
+    assert (entry.action, entry.op, entry.changed) == ("verify", "update", ("last_verified",))
+    assert verify_station(store, PUNING_EDITOR, s.id, date(2025, 6, 1)) == v  # twice a day: written once
+    assert verify_station(store, ADMIN, s.id, date(2025, 5, 1)).last_verified == "2025-06-01"  # never back in time
+    assert [e.action for e in open_audit(registry_dir).entries(station_id=s.id)].count("verify") == 1
+    edited = edit_station(store, ADMIN, s.id, {"phone": "0663-7654321"}, "*")
+    assert edited.last_verified == "2025-06-01"  # an edit keeps the day
+    with pytest.raises(InvalidInput, match="unknown field"):
+        edit_station(store, ADMIN, s.id, {"last_verified": "2030-01-01"}, "*")  # set only by verifying
+    before = _snapshot(store, registry_dir)
+    with pytest.raises(Forbidden):
+        verify_station(store, PUNING_EDITOR, _station_in(store, RONGCHENG).id)
+    with pytest.raises(NotFound):
+        verify_station(store, ADMIN, "st-nothere")
+    assert _snapshot(store, registry_dir) == before
+
+
+def test_verify_today_is_the_day_in_jieyang(store):
+    from datetime import datetime
+
+    from stationmap.hours import TZ
+    from stationmap.ops.editing import verify_station
+
+    s = verify_station(store, ADMIN, _station_in(store, PUNING).id)
+    assert s.last_verified in {datetime.now(TZ).date().isoformat()}
+
+
+def test_unverified_lists_never_and_oldest_first(store):
+    from datetime import date, timedelta
+
+    from stationmap.ops.editing import verify_station
+    from stationmap.ops.verified import unverified
+
+    today = date(2025, 6, 30)
+    a, b, c = [s.id for s in store.all() if s.district == PUNING][:3]
+    verify_station(store, ADMIN, a, today - timedelta(days=40))
+    verify_station(store, ADMIN, b, today - timedelta(days=30))
+    verify_station(store, ADMIN, c, today)
+    found = [s.id for s in unverified(store.all(), 30, today, district="普宁市")]
+    never = [s.id for s in store.all() if s.district == PUNING and s.id not in (a, b, c)]
+    assert found == never + [a, b]  # never verified (by id), then 40 days, then exactly 30 days
+    assert [s.id for s in unverified(store.all(), 31, today, district=PUNING)] == never + [a]
+    assert c not in [s.id for s in unverified(store.all(), 1, today)]
+    assert len(unverified(store.all(), 1, today)) == len(store.all()) - 1
+    for bad in (0, -1, "x", 2.5):
+        with pytest.raises(InvalidInput):
+            unverified(store.all(), bad, today)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "geojson"])
+def test_last_verified_survives_export_and_import(store, registry_dir, tmp_path, fmt):
+    """Exported with its day (核实日期), imported back unchanged; a list without the column keeps the registry's days."""
+    from datetime import date
+
+    from stationmap.files.exports import export_layer
+    from stationmap.files.imports import import_file
+    from stationmap.ops.editing import verify_station
+
+    s = verify_station(store, ADMIN, _station_in(store, PUNING).id, date(2025, 6, 1))
+    out = tmp_path / f"stations.{fmt}"
+    export_layer(store, "stations", fmt, out)
+    registry = store.all()
+    result = import_file(store, out, geocoder=None)
+    assert not result.written and result.unchanged == len(registry)  # the round trip changes nothing
+    if fmt == "csv":  # the union's own list has no 核实日期 column: a replace keeps the days editors set
+        lines = out.read_text(encoding="utf-8-sig").splitlines()
+        header = lines[0].split(",")
+        col = header.index("核实日期")
+        assert lines[0].endswith("核实日期") and any(line.endswith(",2025-06-01") for line in lines)
+        bare = tmp_path / "bare.csv"
+        bare.write_text("\n".join(",".join(line.split(",")[:col]) for line in lines) + "\n", encoding="utf-8")
+        assert not import_file(store, bare).written
+        assert store.get(s.id).last_verified == "2025-06-01"

@@ -66,3 +66,27 @@ def test_gazetteer_prefers_the_longest_name_and_respects_the_district():
 def test_unknown_geocoder_is_refused():
     with pytest.raises(InvalidInput, match="unknown geocoder"):
         Geocoder("google")
+
+
+def test_search_api_finds_places_offline_and_adds_the_configured_geocoders_address(nominatim, tmp_path):
+    """/api/search on a running app: "棉湖" is the township (no geocoder call needed); an address no name matches
+    is asked of the configured geocoder and comes back in WGS-84; with the geocoder unreachable, still 200."""
+    import requests
+    from webserver import start
+
+    server = start({"data_dir": str(tmp_path / "data"), "geocoder": "nominatim", "geocoder_url": nominatim})
+    dead = start({"data_dir": str(tmp_path / "data2"), "geocoder": "nominatim",
+                  "geocoder_url": nominatim.rsplit(":", 1)[0] + ":9"})
+    try:
+        NominatimHandler.queries.clear()
+        first = requests.get(server.url + "/api/search", params={"q": "棉湖"}, timeout=30).json()["results"][0]
+        assert (first["type"], first["name"]) == ("township", "棉湖镇") and NominatimHandler.queries == []
+        found = requests.get(server.url + "/api/search", params={"q": "临江北路88号"}, timeout=30).json()["results"]
+        address = [r for r in found if r["type"] == "address"]
+        assert [(r["lat"], r["lon"]) for r in address] == [ANSWER] and NominatimHandler.queries
+        r = requests.get(dead.url + "/api/search", params={"q": "临江北路88号"}, timeout=30)
+        assert r.status_code == 200 and not [x for x in r.json()["results"] if x["type"] == "address"]
+        assert requests.get(server.url + "/api/search", params={"q": ""}, timeout=30).status_code == 400
+    finally:
+        server.stop()
+        dead.stop()

@@ -329,3 +329,18 @@ def test_cli_bad_data_directory(tmp_path):
     code, err = result.exit_code, result.stderr
     assert code == 2 and "not a readable GeoPackage" in err and "\n" not in err.strip() and result.stdout == ""
     assert (broken / "stations.gpkg").read_bytes() == b"half a GeoPackage"  # left for the user to rescue
+
+
+def test_reimporting_old_rows_maps_a_charging_post_to_e_bike_charging(tmp_path, data_dir):
+    """Rows that say 充电桩 (once read as phone charging) come in as e-bike charging; 充电 stays phone charging."""
+    xlsx = tmp_path / "riders.xlsx"
+    rows = gcj_rows()
+    rows[0][-1] = "厕所、充电桩、换电柜、电动车停放、无障碍通道"
+    rows[1][-1] = "饮水、充电"
+    write_xlsx(xlsx, rows)
+    result = run("import", xlsx, "--crs", "gcj02", data_dir=data_dir)
+    assert result.exit_code == 0, result.stderr
+    got = exported(data_dir, tmp_path)
+    assert set(got[TRUTH[0][0]]["properties"]["amenities"]) == {"toilet", "ebike_charging", "battery_swap",
+                                                                 "ebike_parking", "step_free"}
+    assert set(got[TRUTH[1][0]]["properties"]["amenities"]) == {"drinking_water", "phone_charging"}

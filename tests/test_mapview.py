@@ -88,7 +88,7 @@ def test_station_text_is_never_evaluated_or_markup(stations, settings):
               mapview.coverage_map(SimpleNamespace(covered=Point(116, 23).buffer(0.01), uncovered=Point(116.1, 23).buffer(0.01)),
                                    hostile, [], [], basemap="osm", settings=settings)):
         parts = mapview.render_parts(m)
-        block = next(iter(parts["data"].values()))
+        block = parts["data"].get("sm-data") or parts["data"]["sm-plan-data"]
         assert "pwned" not in parts["script"] + block and "<" not in block and ">" not in block
         data = json.loads(block)
         assert [r["n"] for r in (data["stations"] if isinstance(data, dict) else data)][:4] == names
@@ -114,3 +114,44 @@ def test_planner_map_draws_everything_in_the_basemap_datum(stations, settings):
         shown = mapview.to_display(s.lat, s.lon, basemap)
         assert json.loads(parts["data"]["sm-plan-data"])[0]["p"] == [shown[0], shown[1]]
         assert "建议站点 1: +1,234" in script
+
+
+def test_page_allows_zoom_and_defers_scripts(stations, settings):
+    """Folium's viewport tag (user-scalable=no) is dropped; library scripts are deferred and the map script
+    waits for them (DOMContentLoaded)."""
+    parts = mapview.render_parts(mapview.build_map(stations, basemap="amap", settings=settings))
+    assert "user-scalable" not in parts["header"] and "viewport" not in parts["header"]
+    tags = re.findall(r"<script[^>]*>", parts["header"])
+    assert tags and all(" defer " in t for t in tags), tags
+    assert parts["script"].startswith('document.addEventListener("DOMContentLoaded"')
+
+
+def test_orientation_layer_in_the_basemap_datum(settings):
+    """Township cells, seats and district names drawn on Amap are in GCJ-02 (coordTransform, independently)."""
+    import coordTransform
+
+    from stationmap.geo import geography
+
+    seats = geography.townships()
+    for basemap in ("osm", "amap"):
+        o = mapview.orientation(basemap)
+        assert len(o["cells"]["features"]) == 87 and len(o["seats"]) == 87 and len(o["districts"]) == 5
+        for (lat, lon, name, district), (_code, row) in zip(o["seats"], seats.iterrows()):
+            assert name == row["name"] and district == row["district"]
+            x, y = row.geometry.x, row.geometry.y
+            want = coordTransform.wgs84_to_gcj02(x, y)[::-1] if basemap == "amap" else (y, x)
+            assert (lat, lon) == pytest.approx(want, abs=2e-6)
+    only = mapview.orientation("osm", "445281")
+    assert len(only["cells"]["features"]) == 26 and [d[2] for d in only["districts"]] == ["普宁市"]
+
+
+def test_page_data_stay_light(stations, settings):
+    """Everything the page carries inline (stations, orientation, search index), compressed, is small."""
+    import gzip
+
+    from stationmap.query.search import client_index
+
+    parts = mapview.render_parts(mapview.build_map(stations, basemap="amap", settings=settings))
+    assert json.loads(parts["data"]["sm-places"]) == client_index()
+    inline = "".join(parts["data"].values()) + parts["script"]
+    assert len(gzip.compress(inline.encode(), 9)) < 60_000

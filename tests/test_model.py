@@ -56,3 +56,40 @@ def test_every_term_has_chinese_and_english_names():
 def test_smart_station_features():
     s = make_station({**BASE, "kind": "智能化工会驿站", "features": "扫码进入、一键报警、24小时自助"})
     assert s.kind == "smart" and s.features == ("emergency_alarm", "qr_sign_in", "self_service_24h")
+
+
+@pytest.mark.parametrize("word, key", [("充电桩", "ebike_charging"), ("电动车充电", "ebike_charging"),
+                                      ("电瓶车充电", "ebike_charging"), ("电单车充电", "ebike_charging"),
+                                      ("充电柜", "ebike_charging"), ("换电", "battery_swap"), ("换电柜", "battery_swap"),
+                                      ("换电池", "battery_swap"), ("电动车停放", "ebike_parking"),
+                                      ("电动车停车", "ebike_parking"), ("无障碍", "step_free"), ("无台阶", "step_free"),
+                                      ("无障碍通道", "step_free"), ("E-bike charging", "ebike_charging"),
+                                      ("充电", "phone_charging"), ("手机充电", "phone_charging")])
+def test_riders_words(word, key):
+    assert vocab.amenity_key(word) == key
+
+
+def test_a_charging_post_is_for_e_bikes_not_phones():
+    assert "充电桩" not in vocab.AMENITY_BY_KEY["phone_charging"].synonyms
+    assert vocab.parse_amenities("充电桩、手机充电、换电柜、无障碍通道") == (
+        "battery_swap", "ebike_charging", "phone_charging", "step_free")
+
+
+def test_a_bare_parking_word_is_not_guessed():
+    with pytest.raises(InvalidInput, match="unknown amenity '停车'"):
+        vocab.amenity_key("停车")
+
+
+def test_every_term_has_a_short_icon():
+    for t in vocab.AMENITIES + vocab.SMART_FEATURES:
+        assert t.icon and len(t.icon) <= 3 and not t.icon.isascii(), t.key
+
+
+def test_no_word_belongs_to_two_terms():
+    owners = {}
+    for t in vocab.AMENITIES:
+        for w in {vocab._norm(x) for x in (t.key, t.zh, t.en, *t.synonyms)}:
+            owners.setdefault(w, set()).add(t.key)
+    assert {w: keys for w, keys in owners.items() if len(keys) > 1} == {}
+    with pytest.raises(ValueError, match="充电桩"):
+        vocab._index((vocab.Term("a", "甲", "A", ("充电桩",)), vocab.Term("b", "乙", "B", ("充电桩",))))

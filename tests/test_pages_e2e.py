@@ -6,20 +6,22 @@ go to tests/screenshots/ (git-ignored) for review.
 """
 from __future__ import annotations
 
+import gzip
 import importlib.util
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from webserver import PHONE, answered
+from test_worker_field_e2e import assert_icons_apart
+from webserver import PHONE, answered, loopback_page
 
 from stationmap.geo import datums
 from stationmap.maps import mapview
 
 SHOTS = Path(__file__).parent / "screenshots"
 HERE = (23.548, 116.372)  # a rider in 榕城区 at noon
-PAGE_BUDGET = 500_000  # bytes before map tiles
+PAGE_BUDGET = 150_000  # bytes before map tiles, compressed (gzip)
 
 
 @pytest.fixture
@@ -29,23 +31,8 @@ def page_factory(chromium, live_server):
     contexts = []
 
     def make(**ctx_args):
-        ctx_args.setdefault("viewport", PHONE)
-        ctx = chromium.new_context(device_scale_factor=1, locale="zh-CN", timezone_id="Asia/Shanghai", **ctx_args)
+        ctx, page = loopback_page(chromium, **ctx_args)
         contexts.append(ctx)
-        page = ctx.new_page()
-        page.external, page.local, page.errors = [], [], []
-
-        def route(r):
-            host = urlsplit(r.request.url).hostname
-            if host == "127.0.0.1" or r.request.url.startswith(("data:", "about:")):
-                page.local.append(r.request.url)
-                r.continue_()
-            else:
-                page.external.append(r.request.url)
-                r.abort()
-
-        ctx.route("**/*", route)
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
         return page
 
     yield make
@@ -71,6 +58,7 @@ def test_map_finds_nearest_open_station_with_microwave(page_factory, live_server
     page.screenshot(path=str(SHOTS / "map-start.png"))
 
     page.click(".sm-chip[data-amenity=microwave]")
+    page.click("#sm-modes button[data-mode=walk]")
     with page.expect_response(lambda r: "/api/nearest" in r.url) as nearest_resp:
         page.click("#sm-locate")
     assert nearest_resp.value.ok
@@ -82,9 +70,12 @@ def test_map_finds_nearest_open_station_with_microwave(page_factory, live_server
     first = page.locator(".sm-item").first
     text = first.inner_text()
     assert "步行" in text and "分钟" in text and ("米" in text or "公里" in text)
-    amap = first.locator(".sm-nav-amap").get_attribute("href")
-    assert amap == api["results"][0]["nav"]["amap"]  # the page fills the same link template as the API
-    assert first.locator(".sm-nav-baidu").get_attribute("href") == api["results"][0]["nav"]["baidu"]
+    # the page fills the API's link templates: the same destination and mode, from where the worker is
+    for app, key in (("amap", "to"), ("baidu", "destination")):
+        href = first.locator(f".sm-nav-{app}").get_attribute("href")
+        mine, theirs = (parse_qs(urlsplit(u).query) for u in (href, api["results"][0]["nav"][app]))
+        assert mine[key] == theirs[key] and mine["mode"] == theirs["mode"], app
+        assert ("from" if app == "amap" else "origin") in mine
     # the nearest stations are now on screen as markers of their own (the map zooms in, the cluster opens)
     page.wait_for_selector(f'.sm-pin[data-id="{ids[0]}"]', timeout=10_000)
     assert page.locator(f'.sm-pin[data-id="{ids[0]}"]').count() == 1
@@ -113,7 +104,7 @@ def test_map_finds_nearest_open_station_with_microwave(page_factory, live_server
 
     assert not page.errors
     assert external_hosts(page) <= tile_hosts(live_server)
-    assert any("tile.openstreetmap.org" in u for u in page.external)  # tiles were asked for, and blocked
+    assert any("autonavi.com" in u for u in page.external)  # Amap tiles were asked for, and blocked
 
 
 def _tappable(page, selector: str) -> bool:
@@ -171,8 +162,8 @@ def test_map_page_weight_before_tiles(page_factory, live_server):
     page = page_factory()
     page.goto(live_server.url + "/map")
     page.wait_for_selector("body.sm-ready")
-    total = sum(len(requests.get(u, timeout=30).content) for u in set(page.local))
-    print(f"/map weight before tiles: {total:,} bytes in {len(set(page.local))} requests")
+    total = sum(len(gzip.compress(requests.get(u, timeout=30).content, 9)) for u in set(page.local))
+    print(f"/map weight before tiles: {total:,} bytes gzipped in {len(set(page.local))} requests")
     assert total < PAGE_BUDGET
     assert all(urlsplit(u).hostname in tile_hosts(live_server) for u in page.external)
 
@@ -191,6 +182,7 @@ def test_embed_amap_puning_smart_shifted(page_factory, live_server):
         lat, lon = page.evaluate(f"(m => [m.getLatLng().lat, m.getLatLng().lng])(StationMap.state.markers['{f['id']}'])")
         assert (lon, lat) == pytest.approx(tuple(f["properties"]["coords"]["gcj02"]), abs=2e-6)
     page.screenshot(path=str(SHOTS / "embed-puning-smart-amap.png"))
+    assert_icons_apart(page)  # the README's own example: distinct smart-station icons, none over another
     assert external_hosts(page) and external_hosts(page) <= {h for h in tile_hosts(live_server) if "autonavi" in h}
     assert not page.errors
 
@@ -208,7 +200,8 @@ def test_embed_view_parameters(page_factory, live_server, query, zoom, centre):
     if zoom is not None:
         assert got["zoom"] == zoom
     if centre:
-        assert (got["c"]["lat"], got["c"]["lng"]) == pytest.approx(centre, abs=1e-4)
+        shown = mapview.to_display(*centre, page.evaluate("StationMap.state.basemap"))  # in the basemap's datum
+        assert (got["c"]["lat"], got["c"]["lng"]) == pytest.approx(shown, abs=1e-4)
     if "district" in query:  # the frame is centred within 普宁市 (23.10-23.53 N, 115.72-116.35 E)
         assert 23.10 < got["c"]["lat"] < 23.53 and 115.72 < got["c"]["lng"] < 116.35
         assert page.evaluate("StationMap.state.boundaries.getLayers().length") == 1

@@ -55,7 +55,7 @@ def test_site_works_from_files_with_the_network_cut(chromium, site):
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "static-site.png"))
     assert not errors
-    assert all("tile.openstreetmap.org" in u for u in outside)  # only tiles were asked for
+    assert all("autonavi.com" in u for u in outside)  # only tiles (Amap, the default basemap) were asked for
     ctx.close()
 
 
@@ -77,3 +77,17 @@ main()
     assert run.returncode == 0, run.stderr
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert 'src="index.js"' in html and '"api":null' in html
+
+
+def test_data_files_are_what_the_api_serves(live_server, tmp_path):
+    """The export asks the API layer in process for its data files: each is byte-equal to the live answer."""
+    import requests
+
+    from stationmap.maps.render import DATA_FILES, render_site
+
+    render_site(tmp_path, {"data_dir": live_server.app.config["STATIONMAP"]["data_dir"]})
+    assert set(DATA_FILES) >= {"stations.geojson", "districts.geojson"}
+    for name, target in DATA_FILES.items():
+        served = requests.get(live_server.url + target, timeout=60)
+        assert served.status_code == 200 and served.headers["Content-Type"] == "application/geo+json"
+        assert (tmp_path / name).read_bytes() == served.content, name

@@ -263,15 +263,14 @@ def test_web_gaps_download_is_inert(client):
     assert_inert(csv_rows(resp.data))
 
 
-def test_web_csv_helpers_quote_rows_and_finished_text(client):
-    from web.responses import csv_response, csv_text_response
+def test_web_csv_helpers_quote_rows_and_finished_text():
+    from stationmap.api.core import csv_answer, csv_text_answer
 
-    with client.application.test_request_context():
-        resp = csv_response([{"name": n, "lat": -3.5, "tags": ["=x"]} for n in HOSTILE], "x.csv")
-        rows = csv_rows(resp.get_data())
-        assert [r[0] for r in rows[1:]] == ["'" + n for n in HOSTILE]
-        assert {r[1] for r in rows[1:]} == {"-3.5"} and {r[2] for r in rows[1:]} == {'["=x"]'}
-        resp = csv_text_response("name,n\n@SUM(A1),-2\n'=kept,1\n", "y.csv")
-        assert resp.get_data().decode("utf-8") == "\ufeffname,n\r\n'@SUM(A1),-2\r\n'=kept,1\r\n"
-        inert = "\ufeffname,n\r\n'@SUM(A1),-2\r\n"
-        assert csv_text_response(inert, "z.csv").get_data().decode("utf-8") == inert
+    answer = csv_answer([{"name": n, "lat": -3.5, "tags": ["=x"]} for n in HOSTILE], "x.csv")
+    rows = csv_rows(answer.body)
+    assert [r[0] for r in rows[1:]] == ["'" + n for n in HOSTILE]
+    assert {r[1] for r in rows[1:]} == {"-3.5"} and {r[2] for r in rows[1:]} == {'["=x"]'}
+    answer = csv_text_answer("name,n\n@SUM(A1),-2\n'=kept,1\n", "y.csv")
+    assert answer.body.decode("utf-8") == "\ufeffname,n\r\n'@SUM(A1),-2\r\n'=kept,1\r\n"
+    inert = "\ufeffname,n\r\n'@SUM(A1),-2\r\n"
+    assert csv_text_answer(inert, "z.csv").body.decode("utf-8") == inert

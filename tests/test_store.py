@@ -145,3 +145,16 @@ def test_the_backend_is_chosen_by_the_store_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("STATIONMAP_STORE", "postgis")
     with pytest.raises(InvalidInput, match="unknown registry store 'postgis'; choose one of gpkg, memory"):
         open_store(tmp_path / "p")
+
+
+def test_a_registry_written_before_last_verified_existed_reads_as_never_verified(tmp_path):
+    """A GeoPackage without the last_verified column (written by an older version) opens; every station unverified."""
+    from stationmap.store.gpkg import to_frame
+
+    path = tmp_path / "stations.gpkg"
+    old = [new_station(i) for i in range(2)]
+    to_frame(old).drop(columns="last_verified").to_file(path, layer="stations", driver="GPKG", engine="pyogrio")
+    assert "last_verified" not in pyogrio.read_info(path, layer="stations")["fields"]
+    store = GpkgStore(path)
+    assert store.all() == sorted(old, key=lambda s: s.id)
+    assert [s.last_verified for s in store.all()] == ["", ""]

@@ -128,7 +128,7 @@ def test_a_registry_read_back_equals_what_was_written_field_for_field(store):
                          "status": "planned", "address": "某路1号", "hours": "周一至周五 08:00-17:30",
                          "amenities": "厕所、AED", "host": "某银行", "phone": "0663-1234567",
                          "honours": "广东最美工会驿站 2024", "year_opened": 2024, "demo": True,
-                         "features": "扫码进入", "location_source": "测试"})
+                         "features": "扫码进入", "location_source": "测试", "last_verified": "2025-06-01"})
     bare = make_station({"name": "=最少字段", "lat": 23.31, "lon": 116.17, "status": "closed"})
     assert store.replace_all([full, bare]) is True
     for written in (full, bare):
@@ -137,6 +137,19 @@ def test_a_registry_read_back_equals_what_was_written_field_for_field(store):
             assert getattr(read, f.name) == getattr(written, f.name), f.name
             assert type(getattr(read, f.name)) is type(getattr(written, f.name)), f.name
     assert store.all() == sorted([full, bare], key=lambda s: s.id)
+
+
+def test_last_verified_is_written_journaled_and_read_back(journaled):
+    store, journal = journaled
+    s = store.all()[1]
+    assert s.last_verified == ""
+    version = store.version()
+    assert store.update(lambda stations: [dataclasses.replace(x, last_verified="2025-06-02") if x.id == s.id else x
+                                          for x in stations], {"action": "verify"}) is True
+    assert store.get(s.id).last_verified == "2025-06-02" and store.version() != version
+    assert [c for c in journal.calls if c[0] == "begin"][0][4] == {"action": "verify"}
+    others = [x for x in store.all() if x.id != s.id]
+    assert all(x.last_verified == "" for x in others) and len(others) == 2
 
 
 def test_version_is_stable_without_writes(store):

@@ -52,3 +52,25 @@ def answered(fetch, wait_s: float = 180.0):
         time.sleep(0.3)
         resp = fetch()
     return resp
+
+
+def loopback_page(browser, **ctx_args):
+    """(context, page) of a phone-sized zh-CN page that may reach only loopback: every other request is aborted
+    and listed in `page.external`; loopback ones in `page.local`; script errors in `page.errors`."""
+    ctx_args.setdefault("viewport", PHONE)
+    ctx = browser.new_context(device_scale_factor=1, locale="zh-CN", timezone_id="Asia/Shanghai", **ctx_args)
+    page = ctx.new_page()
+    page.external, page.local, page.errors = [], [], []
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(("http://127.0.0.1", "file:", "data:", "about:")):
+            page.local.append(url)
+            r.continue_()
+        else:
+            page.external.append(url)
+            r.abort()
+
+    ctx.route("**/*", route)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    return ctx, page

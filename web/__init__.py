@@ -1,22 +1,26 @@
 """The stationmap web service: JSON API (/api), OGC API – Features (/ogcapi) and the map pages.
 
-A thin adapter over the `stationmap` library: views parse parameters, call the library and shape
-the answer. Production: `gunicorn -w 2 -b 0.0.0.0:8000 'web:create_app()'`.
+A thin Flask adapter: the API's routes are `stationmap.api`'s (one URL rule each, `web.api`); the map
+pages and the admin page are Flask views over the library. Flask keeps what belongs to the transport:
+routing, rate limits, CORS, proxies, the Host check, security headers and HTML error pages.
+Production: `gunicorn -w 2 -b 0.0.0.0:8000 'web:create_app()'`.
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from stationmap import config
+from stationmap.api import Service
+from stationmap.api.core import JSON_PREFIXES, Answer, problem_answer
+from stationmap.api.service import refusal
 from stationmap.errors import StationmapError
-from stationmap.store import StationStore, open_store
+from stationmap.store import StationStore
 
 log = logging.getLogger(__name__)
-JSON_PREFIXES = ("/api", "/ogcapi", "/healthz")
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -25,12 +29,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from stationmap.maps import mapview
 
     mapview.check_basemap(settings["basemap"], settings)  # refuse a Tianditu default without a key, at start
+    svc = Service(settings)
     app = Flask(__name__)
     app.config["STATIONMAP"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.get("max_request_bytes")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["stationmap_store"] = open_store(config.data_dir(settings), backend=settings["store"])
+    app.extensions["stationmap"] = svc
 
     if settings["cors_origins"]:
         from flask_cors import CORS
@@ -39,27 +44,31 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         CORS(app, resources={r"/api/*": {"origins": origins}, r"/ogcapi/*": {"origins": origins}},
              expose_headers=["Content-Disposition"])
 
-    from . import admin, api, guards, ogcapi, pages, questions
+    from . import admin, api, assets, guards, pages, questions
 
-    app.register_blueprint(api.bp, url_prefix="/api")
-    app.register_blueprint(api.health_bp)
-    app.register_blueprint(ogcapi.bp, url_prefix="/ogcapi")
+    api.register(app, svc)  # every route of stationmap.api
     app.register_blueprint(pages.bp)
-    admin.init_app(app)  # accounts, editing, audit, telemetry, usage, rate limits
+    admin.init_app(app)  # rate limits, proxies, the admin page
     questions.init_app(app)  # costly questions computed apart, answers shared between workers
     guards.init_app(app)  # Host check and bounded write bodies, after the rate limits
+    assets.init_app(app)  # compression, fingerprinted static URLs, ETags and 304s
+    api.document_pages(app, svc)  # the pages join the API document
     app.register_error_handler(StationmapError, _problem)
     app.register_error_handler(HTTPException, _problem)
     app.register_error_handler(Exception, _unexpected)
     return app
 
 
+def service() -> Service:
+    return current_app.extensions["stationmap"]
+
+
 def store() -> StationStore:
-    return current_app.extensions["stationmap_store"]
+    return service().store
 
 
 def settings() -> dict[str, Any]:
-    return current_app.config["STATIONMAP"]
+    return service().settings
 
 
 def _wants_json() -> bool:
@@ -68,29 +77,31 @@ def _wants_json() -> bool:
 
 def problem_response(status: int, title: str, detail: str, type_uri: str = "about:blank") -> Response:
     """An RFC 9457 problem document."""
-    resp = jsonify(type=type_uri, title=title, status=status, detail=detail, instance=request.path)
-    resp.status_code = status
-    resp.mimetype = "application/problem+json"
-    return resp
+    from .api import to_response
+
+    return to_response(problem_answer(status, title, detail, type_uri, request.path))
 
 
 def _problem(err: Exception) -> Response:
-    """The one error handler: library errors and HTTP errors as problem+json (API) or a short page."""
+    """The one error handler for what the API layer does not answer itself (routing, rate limits, the Host
+    and body checks, the pages): problem+json under the JSON prefixes or when asked for, else a short page.
+    An error on an API route carries that route's headers, as its own answers do."""
+    from .api import route_named, to_response
+
     if isinstance(err, HTTPException):
-        status, title, detail, type_uri = err.code or 500, err.name, _http_detail(err), "about:blank"
+        status, title, detail = err.code or 500, err.name, _http_detail(err)
+        answer = problem_answer(status, title, detail, instance=request.path)
     else:
         assert isinstance(err, StationmapError)
-        status, title, detail, type_uri = err.status, err.title, str(err), err.type_uri
-    if _wants_json():
-        resp = problem_response(status, title, detail, type_uri)
-    else:
-        resp = Response(render_template("error.html", status=status, title=title, detail=detail), status,
-                        mimetype="text/html")
+        status, title, detail = err.status, err.title, str(err)
+        answer = refusal(err, request.path)
+    if not _wants_json():
+        answer = Answer(status, render_template("error.html", status=status, title=title, detail=detail).encode(),
+                        "text/html", {k: v for k, v in answer.headers.items() if k == "Retry-After"})
     if isinstance(err, HTTPException) and status == 405 and err.valid_methods:
-        resp.headers["Allow"] = ", ".join(err.valid_methods)  # RFC 9110: a 405 lists what is allowed, page or API
-    if isinstance(err, StationmapError) and getattr(err, "retry_after", None):
-        resp.headers["Retry-After"] = str(err.retry_after)
-    return resp
+        answer.headers["Allow"] = ", ".join(err.valid_methods)  # RFC 9110: a 405 lists what is allowed, page or API
+    route = route_named(service(), request.endpoint)
+    return to_response(route.finish(answer) if route else answer)
 
 
 def _http_detail(err: HTTPException) -> str:
@@ -119,4 +130,4 @@ def _unexpected(err: Exception) -> Response | tuple[str, int]:
                            detail="The server failed; the error was logged."), 500
 
 
-__all__ = ["create_app", "store", "settings", "problem_response"]
+__all__ = ["create_app", "service", "store", "settings", "problem_response"]

@@ -1,164 +1,70 @@
-"""JSON API under /api: stations, nearest, coverage, gaps, suggestions, boundaries, OpenAPI; and /healthz.
+"""The Flask side of `stationmap.api`: one URL rule per route of the table, each a view that turns
+`flask.request` into a `Request`, lets the service answer it, and turns the `Answer` into a response.
 
-Every view declares its query parameters (web.params) and calls the library; geometry is WGS-84
-(RFC 7946). Coverage, gaps and suggestions also come as CSV (UTF-8 with BOM, opens in Excel) and GeoJSON.
+Routing, rate limits, CORS, proxies, security headers and the Host check stay Flask's (web/); what a
+route takes and answers is the API layer's alone.
 """
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import re
+from typing import Any, Callable
 
-from flask import Blueprint, Response, jsonify
+from flask import Flask, Response, request
 
-from stationmap import present
-from stationmap.geo import geography
-from stationmap.hours import TZ
-from stationmap.params import (AMENITY, ANSWER_FORMAT, BBOX, CRS, DISTRICT, GAPS_LIMIT, KIND, LAT, LON, OPEN_NOW, REACH,
-                               SITES, STATUS, TEXT, TOWNSHIP_LAYER, K)
-from stationmap.query import nearest
+from stationmap.api import Answer, Fields, Request, Route, Service
+from stationmap.api.core import WRITE_METHODS
 
-from . import questions, store
-from .admin import annotate_live
-from .openapi import OPENAPI_MEDIA
-from .params import Reply, documented
-from .responses import csv_response, csv_text_response, geojson_response
+from .guards import request_body
 
-bp = Blueprint("api", __name__)
-health_bp = Blueprint("health", __name__)
-
-POPULATION_NOTE = ("Population is modelled (2020 census district totals spread by a documented model), "
-                   "not counted; 人口为模型估算值，非实际统计。")
-
-# -- stations ----------------------------------------------------------------------------------
-@bp.get("/stations")
-@documented("Stations as a GeoJSON FeatureCollection (WGS-84), with GCJ-02/BD-09 coordinates and navigation links.",
-            params=(KIND, DISTRICT, AMENITY, OPEN_NOW, STATUS,
-                    BBOX, TEXT),
-            tag="stations", media=("application/geo+json",))
-def stations(**args: Any) -> Response:
-    now = datetime.now(TZ)
-    chosen = nearest.select_stations(store().all(), when=now, **args)
-    doc = present.feature_collection(chosen, now)
-    annotate_live(doc["features"])  # smart stations' live status
-    return geojson_response(doc)
+_ARG = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-@bp.get("/stations/<station_id>")
-@documented("One station as a GeoJSON Feature; 404 for an unknown id.", tag="stations",
-            media=("application/geo+json",), path_params={"station_id": "Station id, e.g. st-e0a8117eb7."})
-def station(station_id: str) -> Response:
-    feature = present.station_feature(store().get(station_id[:100]), datetime.now(TZ))
-    annotate_live([feature])
-    return geojson_response(feature)
+def flask_rule(path: str) -> str:
+    """'/api/stations/{station_id}' -> '/api/stations/<station_id>'."""
+    return _ARG.sub(r"<\1>", path)
 
 
-@bp.get("/nearest")
-@documented("The k nearest stations to a point, by geodesic distance, with bearing and minutes per mode.",
-            params=(LAT, LON, K, CRS, KIND, AMENITY, OPEN_NOW, STATUS),
-            tag="queries")
-def nearest_view(lat: float, lon: float, k: int, crs: str, kind, amenity, open_now: bool, status) -> Response:
-    from stationmap.query.nearest import nearest
-
-    now = datetime.now(TZ)
-    results = nearest(store().all(), lat, lon, k=k, crs=crs, kind=kind, amenities=amenity, open_now=open_now,
-                      status=status, when=now)
-    return jsonify(present.nearest_answer(results, lat, lon, crs, now))
+def to_request() -> Request:
+    """The current Flask request as the API layer sees it (a write's body read bounded by web.guards)."""
+    return Request(request.method, request.path, Fields(request.args.items(multi=True)),
+                   Fields(request.headers.items(), folded=True),
+                   request_body() if request.method in WRITE_METHODS else b"",
+                   request.remote_addr or "unknown", request.url_root.rstrip("/"), request.script_root)
 
 
-# -- planning ----------------------------------------------------------------------------------
-@bp.get("/coverage")
-@documented("Share of land and (modelled) population within reach, for the city, each district and township. "
-            "A question not answered before is computed apart: 202 with a job to poll, then ask again.",
-            params=(*REACH, ANSWER_FORMAT), tag="planning",
-            media=("application/json", "application/geo+json", "text/csv"), responses=questions.COSTLY)
-def coverage_view(format: str, **args: Any) -> Response:
-    data, meta = questions.answer("coverage", args)
-    if format == "geojson":
-        return geojson_response(data["geojson"], "coverage.geojson")
-    if format == "csv":
-        return csv_response(present.coverage_rows(data["table"]), "coverage.csv")
-    return jsonify({**data["table"], **meta, "population_note": POPULATION_NOTE})
+def to_response(answer: Answer) -> Response:
+    return Response(answer.body, answer.status, answer.headers, content_type=answer.content_type)
 
 
-@bp.get("/gaps")
-@documented("Uncovered demand ranked by the (modelled) people it holds, with location, district and township. "
-            "Computed with coverage: 202 with a job to poll while it is new.",
-            params=(*REACH, GAPS_LIMIT, ANSWER_FORMAT),
-            tag="planning", media=("application/json", "application/geo+json", "text/csv"),
-            responses=questions.COSTLY)
-def gaps_view(format: str, limit: int, **args: Any) -> Response:
-    from stationmap.query import coverage
+def _view(svc: Service, route: Route) -> Callable[..., Response]:
+    def view(**values: Any) -> Response:
+        return to_response(svc.call(route, to_request(), values))
 
-    data, meta = questions.answer("coverage", args)
-    found = [coverage.Gap.from_dict(g) for g in data["gaps"][:limit]]
-    if format == "csv":
-        return csv_text_response(present.gaps_csv(found), "gaps.csv")
-    if format == "geojson":
-        return geojson_response(present.gaps_geojson(found), "gaps.geojson")
-    return jsonify(**meta, population_note=POPULATION_NOTE, count=len(found), gaps=[g.to_dict() for g in found])
+    view.__name__ = view.__qualname__ = route.name.replace(".", "_")  # rate limits tell views apart by name
+    return view
 
 
-@bp.get("/suggest")
-@documented("n new sites that maximise newly covered (modelled) population, each with its marginal gain. "
-            "Computed apart: 202 with a job to poll while it is new.",
-            params=(SITES, *REACH, ANSWER_FORMAT),
-            tag="planning", media=("application/json", "application/geo+json", "text/csv"),
-            responses=questions.COSTLY)
-def suggest_view(format: str, n: int, **args: Any) -> Response:
-    result, meta = questions.answer("suggest", args, n)
-    sites = result.get("sites", [])
-    if format == "csv":
-        return csv_response(sites, "suggested_sites.csv")
-    if format == "geojson":
-        return geojson_response(present.points_collection(sites), "suggested_sites.geojson")
-    return jsonify({**result, **meta, "population_note": POPULATION_NOTE})
+def register(app: Flask, svc: Service) -> None:
+    """One URL rule per route the service answers, named as the route (url_for('api.stations') works)."""
+    for route in svc.routes:
+        if route.handler is not None:
+            app.add_url_rule(flask_rule(route.path), endpoint=route.name, view_func=_view(svc, route),
+                             methods=[route.method], strict_slashes=route.strict_slashes)
 
 
-@bp.get("/jobs/<key>")
-@documented("Where a costly question stands: queued (with its place), running, done or failed. Once done, "
-            "ask the question's own address again for the answer.", tag="planning",
-            path_params={"key": "The job id from a 202 answer."},
-            responses=(Reply(200, "Where the question stands.", schema=questions.JOB_STATUS),))
-def job_view(key: str) -> Response:
-    status = questions.jobs().status(key[:64])
-    resp = jsonify(questions.status_json(status) | ({"answer_ready": True} if status.state == "done" else {}))
-    resp.headers["Cache-Control"] = "no-store"
-    if status.state in ("queued", "running"):
-        resp.headers["Retry-After"] = str(questions.POLL_S)
-    return resp
+def document_pages(app: Flask, svc: Service) -> None:
+    """Add the app's own documented views (the HTML pages) to the service's route table, so that the API
+    document, built from the table alone, describes them too."""
+    served = {r.name for r in svc.routes}
+    for rule in app.url_map.iter_rules():
+        doc = getattr(app.view_functions.get(rule.endpoint), "api_doc", None)
+        if doc is None or rule.endpoint in served:
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            svc.document(method, path, rule.endpoint, doc)
 
 
-# -- boundaries --------------------------------------------------------------------------------
-@bp.get("/districts")
-@documented("The five county-level districts (polygons) with 2020 census population and land area.",
-            tag="boundaries", media=("application/geo+json",))
-def districts_view() -> Response:
-    return geojson_response(present.frame_collection(geography.districts()))
-
-
-@bp.get("/townships")
-@documented("The 87 townships: approximate cells (a model, not official borders) or their seat points.",
-            params=(TOWNSHIP_LAYER,), tag="boundaries", media=("application/geo+json",))
-def townships_view(layer: str) -> Response:
-    frame = geography.township_areas() if layer == "areas" else geography.townships()
-    return geojson_response(present.frame_collection(frame))
-
-
-# -- service -----------------------------------------------------------------------------------
-@bp.get("/openapi.json")
-@documented("This document: OpenAPI 3 description of every route of the service.", tag="service",
-            media=(OPENAPI_MEDIA,))
-def openapi_view() -> Response:
-    from .openapi import build
-
-    resp = jsonify(build())
-    resp.content_type = OPENAPI_MEDIA  # as documented, and as the OGC API landing page's service-desc link says
-    return resp
-
-
-@health_bp.get("/healthz")
-@documented("Liveness and registry check: status and station count.", tag="service")
-def healthz() -> Response:
-    stations_ = store().all()
-    return jsonify(status="ok", stations=len(stations_), sample_data=any(s.demo for s in stations_),
-                   time=datetime.now(TZ).isoformat(timespec="seconds"))
+def route_named(svc: Service, endpoint: str | None) -> Route | None:
+    """The API route behind a Flask endpoint, if it is one."""
+    return next((r for r in svc.routes if r.name == endpoint and r.handler is not None), None)

@@ -1,4 +1,4 @@
-"""What every request must pass before a view runs, and the absolute links that depend on it.
+"""What every request must pass before a view runs: a known Host, and a write's body within bounds.
 
 - Host: absolute links (OGC API) name the service's address. With `public_url` set they are built on
   it; otherwise on the request's Host, which must then be one of `allowed_hosts` or a loopback name,
@@ -10,39 +10,27 @@
 """
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, request, url_for
+from flask import Flask, current_app, g, request
 
+from stationmap.api.core import WRITE_METHODS, public_base
 from stationmap.errors import InvalidInput, PayloadTooLarge
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+__all__ = ["WRITE_METHODS", "allowed_hosts", "check_host", "host_name", "init_app", "public_base", "request_body"]
 
 
 def init_app(app: Flask) -> None:
-    """Check `public_url` at start; check the Host of every request, then read the body of every write."""
+    """Check the Host of every request, then read the body of every write (`public_url` is checked at start
+    by the service)."""
     cfg = app.config["STATIONMAP"]
-    cfg["public_url"] = public_base(cfg["public_url"])
     app.extensions["stationmap_hosts"] = allowed_hosts(cfg["public_url"], cfg["allowed_hosts"])
     app.before_request(check_host)
     app.before_request(read_write_body)
 
 
 # -- Host ----------------------------------------------------------------------------------------
-def public_base(url: str) -> str:
-    """The configured public URL without a trailing slash ('' if unset); InvalidInput unless http(s)://host[/path]."""
-    url = (url or "").strip()
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc or parts.query \
-            or parts.fragment:
-        raise InvalidInput(f"public_url {url!r}: give the service's base URL, e.g. https://map.example.org")
-    return url.rstrip("/")
-
-
 def host_name(host: str) -> str:
     """The name in a Host value, lower case: 'Map.example.org:8000' -> 'map.example.org', '[::1]:80' -> '[::1]'."""
     host = host.strip().lower()
@@ -68,20 +56,6 @@ def check_host() -> None:
         shown = request.headers.get("Host", "")[:100]
         raise InvalidInput(f"unknown host {shown!r}: this service answers only to the names it is configured "
                            "for (STATIONMAP_PUBLIC_URL, STATIONMAP_ALLOWED_HOSTS)")
-
-
-def external_url(endpoint: str, query: dict[str, Any] | None = None, **values: Any) -> str:
-    """An absolute link to `endpoint`: on `public_url` when set, else on the request's (checked) Host.
-
-    `query` is appended as a query string, so a caller's parameter names never reach url_for, where
-    names such as `_external` or `_anchor` are options and a repeated path argument is a TypeError.
-    """
-    base = current_app.config["STATIONMAP"]["public_url"]
-    if base:
-        url = base + url_for(endpoint, **values)[len(request.script_root):]
-    else:
-        url = url_for(endpoint, _external=True, **values)
-    return f"{url}?{urlencode(query)}" if query else url
 
 
 # -- body ------------------------------------------------------------------------------------------

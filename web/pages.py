@@ -2,7 +2,8 @@
 
 Maps come from `stationmap.maps.mapview` (folium); these views only pick stations and parameters, and set
 the Content-Security-Policy: our own origin for scripts and styles, the configured tile hosts for
-images, and frame-ancestors limited to the configured origins on /embed (and to ourselves elsewhere).
+images, and frame-ancestors: on /embed the configured origins (`frame_origins`, by default * — any site,
+as the embed is public and read-only), elsewhere ourselves only.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from stationmap.query import travel
 from stationmap.query.nearest import select_stations
 
 from . import settings, store
+from .assets import asset_base
 from .params import Param, Reply, documented
 from .questions import COSTLY, Pending, status_json
 
@@ -51,7 +53,7 @@ def map_page(lang, basemap, center, zoom) -> str:
 
 def _served() -> dict[str, str]:
     """Where a served page finds its assets and the API (the static export has no API)."""
-    return {"asset_base": url_for("static", filename=""), "api_base": url_for("api.stations").rsplit("/", 1)[0]}
+    return {"asset_base": asset_base(), "api_base": url_for("api.stations").rsplit("/", 1)[0]}
 
 
 def map_html(lang: str | None, basemap: str | None, center=None, zoom=None, *, template: str = "map.html",
@@ -85,7 +87,7 @@ def planner_page(lang, basemap, n: int, **reach_args) -> Any:
         reach_args["mode"] = None  # the form always sends its mode menu; a mode goes with minutes only
     stations = store().all()
     try:
-        ctx = plan(stations, reach_args, n, basemap, lang, asset_base=url_for("static", filename=""))
+        ctx = plan(stations, reach_args, n, basemap, lang, asset_base=asset_base())
     except Pending as wait:  # the page refreshes itself (no script needed) until the answers are in
         return render_template("planner_wait.html", status=status_json(wait.status), lang=lang, t=words(lang),
                                sample=any(s.demo for s in stations)), 202, {"Cache-Control": "no-store"}

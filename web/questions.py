@@ -1,117 +1,46 @@
-"""The web side of costly questions: a stored answer at once, or 202 with where the question stands.
+"""Costly questions for the Flask pages (the planner): `stationmap.api.questions` with this request.
 
-Coverage, gaps and siting are computed by `stationmap.query.jobs` runners, never in a request worker.
-A view calls `answer(kind, args)`: it returns the answer's data when it is known, or raises
-`Pending`, which the app turns into `202 Accepted` with `Location: /api/jobs/<id>` and `Retry-After`;
-the client polls that address and asks its own URL again once the status says `done`.
+A page calls `answer_all(...)`; `Pending` propagates while a question is new (the planner answers with
+a page that reloads itself), and anywhere else it becomes the API's 202 answer.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify, request, url_for
+from flask import Flask, Response
 
-from stationmap.cache import LruCache
-from stationmap.errors import Busy, InvalidInput
-from stationmap.query.jobs import RETRY_FAILED_S, Jobs, Limits, Question, Status
+from stationmap.api import questions
+from stationmap.api.questions import COSTLY, JOB_STATUS, POLL_S, Pending
+from stationmap.query.jobs import Jobs, Status
 
-from . import store
-from .params import Reply
+from . import service
+from .api import to_request, to_response
 
-POLL_S = 1
-_ANSWERS: LruCache[dict[str, Any]] = LruCache(32)  # parsed answers, per worker, by question key
-
-
-class Pending(Exception):
-    """The question is queued or computing: answer 202 with its status."""
-
-    def __init__(self, status: Status):
-        super().__init__(status.state)
-        self.status = status
+__all__ = ["COSTLY", "JOB_STATUS", "POLL_S", "Pending", "answer", "answer_all", "init_app", "jobs",
+           "pending_response", "status_json"]
 
 
-def init_app(app) -> None:
-    from stationmap import config
-
-    cfg = app.config["STATIONMAP"]
-    app.extensions["stationmap_jobs"] = Jobs(config.data_dir(cfg), Limits.from_settings(cfg))
+def init_app(app: Flask) -> None:
+    """Open the queue now (not on the first question), and answer an uncaught Pending with 202."""
+    app.extensions["stationmap"].jobs  # noqa: B018  (opening creates the queue's tables)
     app.register_error_handler(Pending, pending_response)
 
 
 def jobs() -> Jobs:
-    return current_app.extensions["stationmap_jobs"]
+    return service().jobs
 
 
 def answer(kind: str, args: dict[str, Any], n: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(answer data, reach description) for a coverage or suggest question; Pending while it computes."""
-    question, meta = Question.make(kind, args.get("reach_m"), args.get("minutes"), args.get("mode"),
-                                   args.get("min_stations") or 1, n)
-    registry = store().version()
-    key = question.key(registry)
-    hit = _ANSWERS.get(key)
-    if hit is not None:
-        return hit, meta
-    status = jobs().ask(question, registry, request.remote_addr or "unknown")
-    if status.state == "done":
-        return _ANSWERS.put(key, status.answer or {}), meta
-    if status.state == "failed" and status.code < 500:
-        raise InvalidInput(f"this question cannot be answered: {status.error}")
-    if status.state == "failed":
-        raise Busy(f"the question could not be answered ({status.error}); it is asked again in a minute",
-                   retry_after=int(RETRY_FAILED_S))
-    raise Pending(status)
+    return questions.answer(service(), to_request(), kind, args, n)
 
 
 def answer_all(*asked: tuple[str, dict[str, Any], int]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Several answers for one page: every new question is queued at once; Pending for the first still open."""
-    out, pending = [], None
-    for kind, args, n in asked:
-        try:
-            out.append(answer(kind, args, n))
-        except Pending as exc:
-            pending = pending or exc
-    if pending:
-        raise pending
-    return out
+    return questions.answer_all(service(), to_request(), *asked)
 
 
 def status_json(status: Status) -> dict[str, Any]:
-    out = status.to_json()
-    out["poll"] = url_for("api.job_view", key=status.key)
-    if status.state in ("queued", "running"):
-        out["retry_after_s"] = POLL_S
-        out["message"] = ("正在计算，请稍候 · computing" if status.state == "running"
-                          else f"排队中，第 {status.position} 位 · queued, position {status.position}")
-    return out
+    return questions.status_json(service(), to_request(), status)
 
 
 def pending_response(err: Pending) -> Response:
-    resp = jsonify(status_json(err.status))
-    resp.status_code = 202
-    resp.headers["Location"] = url_for("api.job_view", key=err.status.key)
-    resp.headers["Retry-After"] = str(POLL_S)
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-# -- what /api/openapi.json says about these answers ---------------------------------------------
-JOB_STATUS = {
-    "type": "object", "description": "Where a costly question stands (status_json).",
-    "required": ["job", "status", "question", "poll"],
-    "properties": {"job": {"type": "string"},
-                   "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
-                   "question": {"type": "object"}, "position": {"type": "integer"}, "error": {"type": "string"},
-                   "code": {"type": "integer", "description": "a failure's HTTP status: 4xx final, 5xx retried"},
-                   "poll": {"type": "string"}, "retry_after_s": {"type": "number"}, "message": {"type": "string"},
-                   "answer_ready": {"type": "boolean"}},
-}
-COSTLY = (
-    Reply(202, "Being computed apart: the job's status. Poll Location until it is done, then ask again.",
-          ("Location", "Retry-After"), media=("application/json",), schema=JOB_STATUS),
-    Reply(429, "Too many requests, or this address has too many questions computing or has used its hourly "
-          "computing budget.", ("Retry-After",)),
-    Reply(503, "Too many questions are being computed: try again later.", ("Retry-After",)),
-)
-
-
-__all__ = ["Pending", "answer", "answer_all", "init_app", "jobs", "pending_response", "status_json"]
+    return to_response(questions.pending_answer(service(), to_request(), err.status))

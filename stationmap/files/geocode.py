@@ -66,17 +66,26 @@ class Geocoder:
                 kwargs.update(scheme=parts.scheme or "https", domain=parts.netloc + parts.path.rstrip("/"))
             self._online = cls(timeout=timeout, **kwargs)
 
+    @property
+    def is_online(self) -> bool:
+        return self._online is not None
+
+    def online(self, address: str) -> Hit | None:
+        """The online service's answer inside Jieyang (WGS-84), or None: offline, unreachable or nothing found."""
+        if self._online is None:
+            return None
+        try:
+            loc = self._online.geocode(f"广东省揭阳市{address}")
+        except GeopyError:
+            return None
+        if loc is None:
+            return None
+        lat, lon = datums.to_wgs84(loc.latitude, loc.longitude, SERVICE_DATUM[self.service])
+        return Hit(lat, lon, f"geocoded by {self.service}") if geography.in_jieyang(lat, lon) else None
+
     def geocode(self, address: str, district: str | None = None) -> Hit:
-        if self._online is not None:
-            try:
-                loc = self._online.geocode(f"广东省揭阳市{address}")
-            except GeopyError:
-                loc = None  # no network or service refused: fall back to the gazetteer
-            if loc is not None:
-                lat, lon = datums.to_wgs84(loc.latitude, loc.longitude, SERVICE_DATUM[self.service])
-                if geography.in_jieyang(lat, lon):
-                    return Hit(lat, lon, f"geocoded by {self.service}")
-        return offline(address, district)
+        """The online answer when there is one, else the offline gazetteer's township seat."""
+        return self.online(address) or offline(address, district)
 
 
 def from_settings(settings: dict) -> Geocoder:

@@ -4,7 +4,7 @@ re-importing the same file changes nothing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -114,11 +114,16 @@ def check_duplicates(new: list[tuple[int, Station]], existing: Iterable[Station]
 
 
 def plan_import(old: list[Station], parsed: list[tuple[int, Station]], merge: bool) -> list[Station]:
-    """The registry after the import: the file alone, or the file merged over the old registry by id."""
+    """The registry after the import: the file alone, or the file merged over the old registry by id.
+
+    A row without a last-verified day keeps the registry's for the same id: a list that does not say
+    (the union's own sheet) does not unsay an editor's check."""
+    kept = {s.id: s.last_verified for s in old if s.last_verified}
+    rows = [replace(s, last_verified=kept[s.id]) if not s.last_verified and s.id in kept else s for _, s in parsed]
     if not merge:
-        return [s for _, s in parsed]
+        return rows
     by_id = {s.id: s for s in old}
-    by_id.update({s.id: s for _, s in parsed})
+    by_id.update({s.id: s for s in rows})
     return list(by_id.values())
 
 

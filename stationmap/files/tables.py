@@ -42,6 +42,7 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "features": ("features", "智能功能", "智能化功能", "智能设备"),
     "demo": ("demo", "示例数据", "示例"),
     "location_source": ("locationsource", "location_source", "坐标来源"),
+    "last_verified": ("lastverified", "last_verified", "verified", "核实日期", "最近核实", "最近核实日期", "最后核实日期"),
     "_seq": ("序号", "no", "no.", "#"),
 }
 

@@ -5,6 +5,9 @@ No Flask here: the web pages and the static export both call `build_map` and `re
 * Basemaps: OpenStreetMap (WGS-84), Amap/高德 (GCJ-02) and Tianditu/天地图 (CGCS2000, within a metre
   of WGS-84; needs a key). On a GCJ-02 basemap every coordinate we draw (stations, district lines,
   coverage polygons, centre) is shifted with `stationmap.geo.datums` first, or it lands ~550 m off.
+* Besides the stations, the page carries (as JSON blocks, never through folium's templates) an
+  orientation layer drawn without tiles (township cells, seats, district names) and the offline search
+  index of places (`query.search.client_index`).
 * Folium's defaults load Leaflet, jQuery, Bootstrap and Font Awesome from public CDNs that are slow
   or blocked in mainland China. Every map here loads only Leaflet, Leaflet.markercluster and gcoord
   from `<asset_base>vendor/` (installed from npm by `make assets`) and our own JS/CSS.
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
@@ -29,11 +33,13 @@ from .. import present, vocab
 from ..errors import InvalidInput
 from ..geo import datums, geography
 from ..model import Station
-from ..query import travel
+from ..query import search, travel
 
 CENTER_WGS84 = (23.52, 116.15)  # between 榕城 and 普宁: the whole city fits at zoom 9-10
 DEFAULT_ZOOM = 10
 SIMPLIFY_DEG = 0.0002  # ~20 m: district lines for display only (the source's own generalisation is tens of m)
+CELL_SIMPLIFY_DEG = 0.001  # ~100 m: township cells are approximate (Voronoi of seats) anyway; keeps the page light
+CELL_PRECISION = 1e-4  # ~10 m, ample for orientation lines and labels
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,46 @@ def district_outlines(basemap: str, only: str | None = None) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": feats}
 
 
+def orientation(basemap: str, district: str | None = None) -> dict[str, Any]:
+    """What the page draws to orient a worker without tiles, in the basemap's datum: the township cells
+    (approximate, simplified) with their names, the township seats, and district name points.
+    `district` (adcode) keeps only that district's townships."""
+    import shapely
+
+    cells, seats = geography.township_areas(), geography.townships()
+    if district:
+        cells, seats = cells[cells["district"] == district], seats[seats["district"] == district]
+    feats = []
+    for _code, row in cells.iterrows():
+        geom = row.geometry.simplify(CELL_SIMPLIFY_DEG, preserve_topology=True)
+        if BASEMAPS[basemap].crs != "wgs84":
+            geom = datums.geometry_from_wgs84(geom, BASEMAPS[basemap].crs)
+        feats.append({"type": "Feature", "properties": {"n": row["name"], "d": row["district"]},
+                      "geometry": mapping(shapely.set_precision(geom, CELL_PRECISION, mode="pointwise"))})
+    d = geography.districts()
+    labels = []
+    for code, row in d.iterrows():
+        if district and code != district:
+            continue
+        pt = row.geometry.representative_point()
+        labels.append([*to_display(pt.y, pt.x, basemap), row["name"], row["name_en"]])
+    return {"cells": {"type": "FeatureCollection", "features": feats},
+            "seats": [[*to_display(r.geometry.y, r.geometry.x, basemap), r["name"], r["district"]] for _c, r in seats.iterrows()],
+            "districts": labels}
+
+
+def basemap_choices(settings: dict[str, Any], lang: str) -> dict[str, Any]:
+    """Every basemap these settings can serve, for the page's one-tap switcher: names, datum, tile layers."""
+    out = {}
+    for key, b in BASEMAPS.items():
+        if b.needs_key and not settings.get("tianditu_key"):
+            continue
+        out[key] = {"zh": b.zh, "en": b.en, "crs": b.crs,
+                    "layers": [{"url": t.url, "attribution": t.attribution, "subdomains": t.subdomains,
+                                "maxNativeZoom": t.max_zoom} for t in tile_layers(key, settings, lang)]}
+    return out
+
+
 # -- folium elements ---------------------------------------------------------------------------
 class DataLayer(JSCSSMixin, MacroElement):
     """Hands data to one of our page scripts through a JSON block in the page, never through folium.
@@ -155,9 +201,22 @@ class DataLayer(JSCSSMixin, MacroElement):
         self.default_css = []
 
 
+class DataBlock(MacroElement):
+    """Data for the page script and nothing else: a JSON block `block_id` in the page (see `render_parts`);
+    the script finds it by its id. Draws nothing and renders no text through folium."""
+
+    _template = Template("")
+
+    def __init__(self, block_id: str, data: Any):
+        super().__init__()
+        self._name = "DataBlock"
+        self.block_id, self.data = block_id, data
+
+
 def _local_cluster(asset_base: str, n: int) -> MarkerCluster:
-    """Folium's MarkerCluster, loading Leaflet.markercluster from our vendor folder; a few stations barely cluster."""
-    mc = MarkerCluster(options={"showCoverageOnHover": False, "maxClusterRadius": 45 if n > 40 else 15,
+    """Folium's MarkerCluster, loading Leaflet.markercluster from our vendor folder; a few stations cluster only
+    where their icons (up to 34 px) would overlap."""
+    mc = MarkerCluster(options={"showCoverageOnHover": False, "maxClusterRadius": 45 if n > 40 else 36,
                                 "disableClusteringAtZoom": 15,
                                 "spiderfyOnMaxZoom": True, "chunkedLoading": True})
     mc.default_js = [("markerclusterjs", asset_base + "vendor/leaflet.markercluster/leaflet.markercluster.js")]
@@ -210,10 +269,16 @@ def build_map(stations: Iterable[Station], *, basemap: str, settings: dict[str, 
         "view": "given" if center is not None else "fit" if zoom is None else "centre",
         "stations": [present.station_record(s, BASEMAPS[basemap].crs) for s in stations],
         "sample": any(s.demo for s in stations),
-        "amenities": {t.key: [t.zh, t.en] for t in vocab.AMENITIES},
+        "amenities": {t.key: [t.zh, t.en, t.icon] for t in vocab.AMENITIES},
         "speeds": travel.SPEED_M_S, "detour": travel.DETOUR_FACTOR,
-        "nav": {"amap": present.AMAP_TEMPLATE, "baidu": present.BAIDU_TEMPLATE},
+        "nav": present.nav_config(), "far_m": present.FAR_M,
+        "labels": {key: list(words) for key, words in present.OPEN_LABELS.items()},
+        "basemaps": basemap_choices(settings, lang),
     }
+    if api_base is None:  # a static copy: the page says how old its data are
+        payload["built"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    m.add_child(DataBlock("sm-orient", orientation(basemap, district)))
+    m.add_child(DataBlock("sm-places", search.client_index()))  # the offline search's places
     m.add_child(DataLayer("StationMap.init", [m, cluster, boundaries], "sm-data", payload,
                           [("gcoord", asset_base + "vendor/gcoord/gcoord.global.prod.js"),
                            ("stationmap_js", asset_base + script)]))
@@ -249,23 +314,31 @@ def coverage_map(cov: Any, stations: Iterable[Station], gaps: list[dict[str, Any
 
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 _INLINE_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
+_VIEWPORT = re.compile(r"<meta name=\"viewport\"[^>]*>", re.S)  # folium's forbids page zoom (user-scalable=no)
+_SCRIPT_SRC = re.compile(r"<script src=")
 
 
 def render_parts(m: folium.Map) -> dict[str, Any]:
     """The folium page in parts for our own templates: head links and styles, the map div, the script,
-    the JSON data blocks ({id: JSON text}) of its `DataLayer`s, and its styles.
+    the JSON data blocks ({id: JSON text}) of its `DataLayer`s and `DataBlock`s, and its styles.
 
     Folium puts a small inline script and a few style elements in the head; they move to the script
     and style parts, so that the page carries exactly one script and one style element of its own,
-    which the page gives its CSP nonce (or, for the script, serves as a file).
+    which the page gives its CSP nonce (or, for the script, serves as a file). Folium's viewport tag
+    (which disables page zoom) is dropped: the page template sets its own. Library scripts are
+    deferred, so the map script waits for the document to be parsed (DOMContentLoaded), when they have run.
     """
     fig = m.get_root()
     fig.render()
-    header = fig.header.render()
+    header = _VIEWPORT.sub("", fig.header.render())
     scripts, styles = _INLINE_SCRIPT.findall(header), _INLINE_STYLE.findall(header)
-    blocks = {el.block_id: script_json(el.data) for el in m._children.values() if isinstance(el, DataLayer)}
-    return {"header": _INLINE_STYLE.sub("", _INLINE_SCRIPT.sub("", header)), "html": fig.html.render(),
-            "script": "\n".join(scripts + [fig.script.render()]), "style": "\n".join(styles), "data": blocks}
+    blocks = {el.block_id: script_json(el.data) for el in m._children.values()
+              if isinstance(el, (DataLayer, DataBlock))}
+    script = "\n".join(scripts + [fig.script.render()])
+    return {"header": _SCRIPT_SRC.sub("<script defer src=", _INLINE_STYLE.sub("", _INLINE_SCRIPT.sub("", header))),
+            "html": fig.html.render(),
+            "script": 'document.addEventListener("DOMContentLoaded", function () {\n' + script + "\n});",
+            "style": "\n".join(styles), "data": blocks}
 
 
 def script_json(value: Any) -> str:

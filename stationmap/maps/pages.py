@@ -38,5 +38,6 @@ def map_page(stations: Sequence[Station], *, settings: dict[str, Any], lang: str
                           district=district, asset_base=asset_base, api_base=api_base)
     parts = mapview.render_parts(m)
     html = _env().get_template(template).render(parts=parts, script_src=script_src, csp_nonce=nonce,
+                                                asset_url=lambda name: asset_base + name,
                                                 **page_context(lang, basemap, stations))
     return html, parts["script"]

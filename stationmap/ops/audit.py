@@ -10,6 +10,10 @@ recorded under the same exclusive lock, in `DATA_DIR/audit.sqlite`:
 A writer killed between 1 and 3 leaves a pending change; the next writer (or reader, through
 `reconcile`) settles it under the lock by comparing the registry's digest: equal to "after" means
 the rename happened (committed), otherwise it did not (aborted). So log and registry cannot diverge.
+
+Steps that change no station (a worker's report filed, an editor resolving it) are *notes*: `note`
+writes a committed change without items and one row in `notes` (station and a small JSON detail),
+so they take their place in the same sequence and read back through `entries` with op "note".
 """
 from __future__ import annotations
 
@@ -50,10 +54,17 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (seq, station_id)
 );
 CREATE INDEX IF NOT EXISTS items_station ON items (station_id);
+CREATE TABLE IF NOT EXISTS notes (
+    seq INTEGER PRIMARY KEY REFERENCES changes(seq) ON DELETE CASCADE,
+    station_id TEXT NOT NULL,
+    district TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS notes_station ON notes (station_id);
 CREATE INDEX IF NOT EXISTS changes_pending ON changes (state) WHERE state = 'pending';
 """
 CSV_COLUMNS = ("seq", "at_utc", "at_local", "actor", "role", "action", "station_id", "op", "changed",
-               "before", "after")
+               "before", "after", "detail")
 
 
 def registry_digest(stations: Iterable[Station]) -> str:
@@ -76,14 +87,21 @@ class AuditEntry:
     role: str
     action: str
     station_id: str
-    op: str  # create, update or delete
+    op: str  # create, update or delete; note: a step that changed no station (detail says what)
     changed: tuple[str, ...]  # fields that differ (all fields for create/delete)
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     state: str = "committed"
+    detail: dict[str, Any] | None = None  # notes only: e.g. {"report": 7, "kind": "closed"}
+    district: str = ""  # notes only: the station's district when noted (for editors' scoping)
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "changed": list(self.changed)}
+
+    def districts(self) -> set[str]:
+        """The districts this entry concerns (before, after, or where a note's station was): editors' scoping."""
+        found = {(self.before or {}).get("district"), (self.after or {}).get("district"), self.district}
+        return {d for d in found if d}
 
 
 def _local(at_utc: str) -> str:
@@ -134,6 +152,18 @@ class AuditLog:
                             [(seq, *item) for item in items])
         return seq
 
+    def note(self, actor: str, role: str, action: str, station_id: str, district: str,
+             detail: dict[str, Any] | None = None) -> int:
+        """Record a step that changes no station (committed at once); returns its sequence number."""
+        with self._db() as con, transaction(con):
+            seq = con.execute(
+                "INSERT INTO changes (uid, at_utc, actor, role, action, state, digest_before, digest_after) "
+                "VALUES (?, ?, ?, ?, ?, 'committed', '', '')",
+                (uuid.uuid4().hex, iso_utc(utc_now()), actor, role, action)).lastrowid
+            con.execute("INSERT INTO notes (seq, station_id, district, detail) VALUES (?, ?, ?, ?)",
+                        (seq, station_id, district, json.dumps(detail or {}, ensure_ascii=False, sort_keys=True)))
+        return seq
+
     def commit(self, ticket: int) -> None:
         self._settle(ticket, "committed")
 
@@ -151,20 +181,23 @@ class AuditLog:
         """Entries, newest first; by default only committed ones (call `reconcile` first to settle).
 
         `since_utc`: a day or time, UTC unless it names its zone (e.g. 2025-06-01, 2025-06-01T08:00+08:00)."""
-        sql = ("SELECT c.seq, c.at_utc, c.actor, c.role, c.action, c.state, i.station_id, i.op, i.before, i.after "
-               "FROM changes c JOIN items i ON i.seq = c.seq WHERE c.state IN (%s)" % ",".join("?" * len(states)))
+        sql = ("SELECT * FROM (SELECT c.seq, c.at_utc, c.actor, c.role, c.action, c.state, i.station_id, i.op, "
+               "i.before, i.after, NULL AS detail, '' AS district FROM changes c JOIN items i ON i.seq = c.seq "
+               "UNION ALL SELECT c.seq, c.at_utc, c.actor, c.role, c.action, c.state, n.station_id, 'note', "
+               "NULL, NULL, n.detail, n.district FROM changes c JOIN notes n ON n.seq = c.seq) "
+               "WHERE state IN (%s)" % ",".join("?" * len(states)))
         args: list[Any] = list(states)
         if station_id:
-            sql += " AND i.station_id = ?"
+            sql += " AND station_id = ?"
             args.append(station_id)
         if actor:
-            sql += " AND c.actor = ?"
+            sql += " AND actor = ?"
             args.append(actor)
         since = time_bound(since_utc, "since", timezone.utc)
         if since:
-            sql += " AND c.at_utc >= ?"
+            sql += " AND at_utc >= ?"
             args.append(since)
-        sql += " ORDER BY c.seq DESC, i.station_id"
+        sql += " ORDER BY seq DESC, station_id"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(int(limit))
@@ -177,7 +210,8 @@ class AuditLog:
             keys = sorted((b or a or {}).keys())
             changed = tuple(k for k in keys if (b or {}).get(k) != (a or {}).get(k))
             out.append(AuditEntry(r["seq"], r["at_utc"], _local(r["at_utc"]), r["actor"], r["role"], r["action"],
-                                  r["station_id"], r["op"], changed, b, a, r["state"]))
+                                  r["station_id"], r["op"], changed, b, a, r["state"],
+                                  json.loads(r["detail"]) if r["detail"] else None, r["district"]))
         return out
 
     def pending(self) -> int:
@@ -202,6 +236,7 @@ def csv_text(entries: Iterable[AuditEntry]) -> str:
         rec["changed"] = " ".join(e.changed)
         rec["before"] = json.dumps(e.before, ensure_ascii=False) if e.before else ""
         rec["after"] = json.dumps(e.after, ensure_ascii=False) if e.after else ""
+        rec["detail"] = json.dumps(e.detail, ensure_ascii=False) if e.detail else ""
         rows.append([rec[c] for c in CSV_COLUMNS])
     return rows_csv(CSV_COLUMNS, rows)
 

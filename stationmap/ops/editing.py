@@ -1,4 +1,4 @@
-"""Changing one station: create, edit, close, reopen, delete — validated, permitted, never lost.
+"""Changing one station: create, edit, close, reopen, verify, delete — validated, permitted, never lost.
 
 Every function runs its checks inside the store's locked update, so the permission and version
 checks see the registry exactly as it is written over:
@@ -11,11 +11,14 @@ Each write carries the actor and action to the audit log (the store's journal).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date, datetime
 from typing import Any
 
 from ..checks import lat_lon
 from ..errors import Conflict, InvalidInput, NotFound, PreconditionRequired
 from ..geo import datums
+from ..hours import TZ
 from ..model import Station, etag, make_station, with_changes
 from ..store import StationStore
 from .accounts import User
@@ -121,6 +124,25 @@ def close_station(store: StationStore, user: User, station_id: str, if_match: st
 
 def reopen_station(store: StationStore, user: User, station_id: str, if_match: str | None) -> Station:
     return edit_station(store, user, station_id, {"status": "open"}, if_match, action="reopen")
+
+
+def verify_station(store: StationStore, user: User, station_id: str, day: date | None = None) -> Station:
+    """Confirm a station as checked on `day` (today, Asia/Shanghai) without changing its fields.
+
+    No If-Match: nothing an editor typed is written, so there is nothing to overwrite. Verifying twice
+    on one day writes (and logs) once; an earlier day never replaces a later one."""
+    when = (day or datetime.now(TZ).date()).isoformat()
+    result: list[Station] = []
+
+    def change(stations: list[Station]) -> list[Station]:
+        i, current = _find(stations, station_id)
+        user.check_district(current.district, f"station {station_id}")
+        new = replace(current, last_verified=max(current.last_verified, when))
+        result.append(new)
+        return stations[:i] + [new] + stations[i + 1:]
+
+    store.update(change, _note(user, "verify"))
+    return result[0]
 
 
 def delete_station(store: StationStore, user: User, station_id: str, if_match: str | None) -> Station:

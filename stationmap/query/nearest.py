@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -183,6 +184,35 @@ def nearest(stations: Sequence[Station], lat: float, lon: float, k: int = 5, crs
     hits = station_index(chosen).query_with_bearing(lat, lon, k)
     return [NearestResult(chosen[i], d, az, travel.all_minutes(d), is_open(chosen[i].hours, when))
             for i, d, az in hits]
+
+
+def to_jieyang_m(lat: float, lon: float) -> float:
+    """Geodesic metres from a WGS-84 point to the nearest point of Jieyang (0 inside the city).
+
+    The city outline (generalised to ~100 m) is projected azimuthal-equidistant about the point, which
+    keeps every distance from the point true, so the plane distance to the outline is the distance on
+    the ellipsoid (to the generalisation, well under a kilometre).
+    """
+    import shapely
+    from pyproj import Transformer
+
+    from ..geo import geography
+
+    lat, lon = check_lat_lon(lat, lon)
+    if geography.in_jieyang(lat, lon):
+        return 0.0
+    outline = _outline()
+    aeqd = Transformer.from_crs("EPSG:4326", f"+proj=aeqd +lat_0={lat} +lon_0={lon} +ellps=WGS84 +units=m",
+                                always_xy=True)
+    projected = shapely.transform(outline, lambda xy: np.column_stack(aeqd.transform(xy[:, 0], xy[:, 1])))
+    return float(projected.distance(shapely.Point(0, 0)))
+
+
+@lru_cache(maxsize=1)
+def _outline():
+    from ..geo import geography
+
+    return geography.city().geometry.iloc[0].simplify(0.001).boundary
 
 
 def select_stations(stations: Iterable[Station], *, kind=None, district=None, amenity=(), open_now=False,

@@ -1,11 +1,15 @@
-/* Worker map: markers in the folium MarkerCluster, filters, "locate me", nearest list, language switch.
- * Station positions arrive already shifted into the basemap's datum by stationmap.mapview (Python);
- * only the user's own GPS position (WGS-84) is shifted here, with gcoord, when the basemap is GCJ-02.
+/* Worker map: markers in the folium MarkerCluster, orientation without tiles, basemap switcher, search,
+ * travel mode, "locate me", the numbered nearest list, language switch.
+ * Station positions arrive already shifted into the basemap's datum by stationmap.mapview (Python), and
+ * so do district lines and the orientation layer; the user's own position (WGS-84), search results and,
+ * after a basemap switch, everything drawn, are shifted here with the vendored gcoord.
  * With cfg.api set, nearest search asks /api/nearest (geodesic, the library); in a static export it
- * runs here on the embedded records (haversine, same speeds and detour factor as stationmap.travel). */
+ * runs here on the embedded records (haversine, same speeds and detour factor as stationmap.travel).
+ * A static export reads its view and filters (district, kind, center, zoom, lang, basemap) from the URL. */
 var StationMap = (function () {
   "use strict";
-  var S = { markers: {}, filters: { amenities: [], open: false }, user: null, tapToSet: false };
+  var S = { markers: {}, filters: { amenities: [], open: false }, user: null, tapToSet: false, k: 5, mode: "ebike" };
+  var STEP = 5, FAR_M = 30000, MODE_KEY = "stationmap.mode";
 
   function $(id) { return document.getElementById(id); }
   var I18N = null;  /* the page's words, a JSON block the server fills (stationmap/maps/words.py) */
@@ -18,53 +22,94 @@ var StationMap = (function () {
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
     });
   }
+  function json(id) { var el = $(id); return el ? JSON.parse(el.textContent) : null; }
   function amenityName(key) { var a = S.cfg.amenities[key]; return a ? a[S.lang === "en" ? 1 : 0] : key; }
+  function amenityIcon(key) { var a = S.cfg.amenities[key]; return (a && a[2]) || ""; }
+  function amenityTags(st) {
+    return '<span class="sm-ams">' + st.am.map(function (key) {
+      var i = amenityIcon(key);
+      return '<span class="sm-am">' + (i ? '<span aria-hidden="true">' + esc(i) + "</span>" : "") + esc(amenityName(key)) + "</span>";
+    }).join("") + "</span>";
+  }
 
-  /* Open now, judged on the Asia/Shanghai clock: null when hours are unknown. */
-  function openNow(st) {
-    if (st.st !== "open") return false;
-    if (!st.h) return null;
+  /* -- opening hours on the Asia/Shanghai clock ----------------------------------------------- */
+  function clock() {
     var parts = new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Shanghai", weekday: "short", hour: "2-digit",
       minute: "2-digit", hourCycle: "h23" }).formatToParts(new Date());
     var get = function (type) { for (var i = 0; i < parts.length; i++) if (parts[i].type === type) return parts[i].value; };
-    var day = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].indexOf(get("weekday"));
-    var minute = parseInt(get("hour"), 10) * 60 + parseInt(get("minute"), 10);
-    return st.h[day].some(function (span) { return span[0] <= minute && minute < span[1]; });
+    return { day: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].indexOf(get("weekday")),
+      minute: parseInt(get("hour"), 10) * 60 + parseInt(get("minute"), 10) };
   }
-
-  function navUrl(which, st) {
-    var c = which === "amap" ? st.g : st.b;  // [lon, lat] in GCJ-02 / BD-09, computed by stationmap.datums
-    return S.cfg.nav[which].replace("{lon}", c[0].toFixed(6)).replace("{lat}", c[1].toFixed(6))
-      .replace("{name}", encodeURIComponent(st.n.replace(/,/g, "，")));
+  function hhmm(m) { return ("0" + Math.floor(m / 60)).slice(-2) + ":" + ("0" + (m % 60)).slice(-2); }
+  function byHours(st) {  /* null: hours unknown */
+    if (!st.h) return null;
+    var c = clock();
+    return st.h[c.day].some(function (span) { return span[0] <= c.minute && c.minute < span[1]; });
   }
-
-  function hoursText(st) { return S.lang === "en" ? (st.ho === "24/7" ? "24/7" : st.ho || t("hours_unknown")) : st.hz; }
-
-  function kindLabel(st) {
-    if (st.st !== "open") return t(st.st);
-    return t(st.k);
+  /* When the hours change next: "open until 18:00", "opens 08:00", "opens tomorrow 08:00"; "" if never. */
+  function nextChange(st) {
+    if (!st.h) return "";
+    var c = clock();
+    if (st.h.every(function (d) { return d.some(function (s) { return s[0] <= 0 && s[1] >= 1440; }); })) return t("open_24h");
+    var cur = st.h[c.day].filter(function (s) { return s[0] <= c.minute && c.minute < s[1]; })[0];
+    if (cur) {
+      var end = cur[1], day = c.day;  /* an evening span running past midnight continues the next day */
+      if (end >= 1440) {
+        var next = st.h[(day + 1) % 7].filter(function (s) { return s[0] === 0; })[0];
+        if (next) return t("closes_at").replace("{t}", t("tomorrow") + " " + hhmm(next[1] % 1440));
+      }
+      return t("closes_at").replace("{t}", hhmm(end));  /* ends are at most 1440: "24:00" */
+    }
+    for (var k = 0; k < 8; k++) {
+      var d = (c.day + k) % 7, spans = st.h[d].slice().sort(function (a, b) { return a[0] - b[0]; });
+      for (var i = 0; i < spans.length; i++) {
+        if (k === 0 && spans[i][0] <= c.minute) continue;
+        var when = k === 0 ? "" : k === 1 ? t("tomorrow") + " " : t("days").split(",")[d] + " ";
+        return t("opens_at").replace("{t}", when + hhmm(spans[i][0]));
+      }
+    }
+    return "";
   }
-
-  function openBadge(st) {
-    var o = openNow(st);
-    if (o === null) return '<span class="sm-badge sm-unknown">' + esc(t("hours_unknown")) + "</span>";
-    return o ? '<span class="sm-badge sm-isopen">' + esc(t("open_now")) + "</span>"
-      : '<span class="sm-badge sm-isclosed">' + esc(t("closed_now")) + "</span>";
+  /* The one rule of stationmap.present.open_state: status, then a smart station's live report, then hours. */
+  function openState(st) {
+    var live = st.k === "smart" && S.live ? (S.live[st.id] || { state: "unknown" }) : null, label, on;
+    if (st.st !== "open") { on = false; label = st.st === "closed" ? "suspended" : "planned"; }
+    else if (live && (live.state === "open" || live.state === "closed")) { on = live.state === "open"; label = live.state + "_live"; }
+    else {
+      on = byHours(st);
+      label = on === null ? "hours_unknown" : !on ? "closed" : st.k === "smart" ? "open_by_hours" : "open";
+    }
+    var words = S.cfg.labels[label] || [label, label];
+    return { open: on, label: label, text: words[S.lang === "en" ? 1 : 0], live: live };
   }
+  function openNow(st) { return openState(st).open; }
 
-  /* Smart stations' live status from their own reports (/api/live): open, closed or unknown. */
-  function liveBadge(st) {
-    if (st.k !== "smart" || !S.live) return "";
-    var l = S.live[st.id] || { state: "unknown" };
-    var text = t("live_" + l.state) + (l.state === "open" && l.occupancy != null ? " · " + l.occupancy + " " + t("people") : "");
-    return ' <span class="sm-badge sm-live sm-live-' + esc(l.state) + '">' + esc(text) + "</span>";
+  function stateBadge(st) {
+    var s = openState(st), more = s.label === "suspended" || s.label === "planned" ? "" : nextChange(st);
+    if (s.label === "open_live" && s.live && s.live.occupancy != null) more = s.live.occupancy + " " + t("people") + (more ? " · " + more : "");
+    var cls = s.open === true ? "sm-isopen" : s.open === false ? "sm-isclosed" : "sm-unknown";
+    return '<span class="sm-badge ' + cls + '" data-state="' + esc(s.label) + '">' + esc(s.text) + "</span>" +
+      (more ? ' <span class="sm-when">' + esc(more) + "</span>" : "");
   }
 
   function fetchLive() {
     fetch(S.cfg.api + "/live", { headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (d) { if (d) S.live = d.stations; })
+      .then(function (d) { if (d) { S.live = d.stations; if (S.lastNearest) showNearest(S.lastNearest, S.lastMsg); } })
       .catch(function () { /* live status is extra: the map works without it */ });
+  }
+
+  /* -- navigation hand-off: stationmap.present.nav_config's templates, in the chosen mode ------------ */
+  function navUrl(which, st) {
+    var app = S.cfg.nav.apps[which], c = which === "amap" ? st.g : st.b;  // [lon, lat] from stationmap.datums
+    var origin = "";
+    if (S.user) {
+      var o = gcoord.transform([S.user[1], S.user[0]], gcoord.WGS84, app.crs === "bd09" ? gcoord.BD09 : gcoord.GCJ02);
+      origin = app.origin.replace("{olat}", o[1].toFixed(6)).replace("{olon}", o[0].toFixed(6));
+    }
+    return app.url.replace("{origin}", origin).replace("{mode}", app.modes[S.mode])
+      .replace("{lon}", c[0].toFixed(6)).replace("{lat}", c[1].toFixed(6))
+      .replace("{name}", encodeURIComponent(st.n.replace(/,/g, "，")));
   }
 
   function navButtons(st) {
@@ -74,24 +119,25 @@ var StationMap = (function () {
       (st.ph ? '<a class="sm-btn sm-btn-ghost sm-call" href="tel:' + esc(st.ph) + '">' + esc(t("call")) + "</a>" : "") + "</div>";
   }
 
+  function hoursText(st) { return S.lang === "en" ? (st.ho === "24/7" ? "24/7" : st.ho || t("hours_unknown")) : st.hz; }
+
   function popupHtml(st) {
-    var am = st.am.map(amenityName).join(S.lang === "en" ? ", " : "、");
     return '<div class="sm-popup" data-id="' + esc(st.id) + '">' +
-      '<div class="sm-popup-kind sm-k-' + esc(st.k) + '">' + esc(kindLabel(st)) + (st.demo ? ' · <span class="sm-demo">' +
+      '<div class="sm-popup-kind sm-k-' + esc(st.k) + '">' + esc(t(st.k)) + (st.demo ? ' · <span class="sm-demo">' +
         esc(t("sample_short")) + "</span>" : "") + "</div>" +
-      "<h3>" + esc(st.n) + "</h3>" + openBadge(st) + liveBadge(st) + navButtons(st) +
+      "<h3>" + esc(st.n) + "</h3>" + stateBadge(st) + navButtons(st) +
       "<dl><dt>" + esc(t("hours")) + "</dt><dd>" + esc(hoursText(st)) + "</dd>" +
-      (am ? "<dt>" + esc(t("amenities")) + "</dt><dd>" + esc(am) + "</dd>" : "") +
+      (st.am.length ? "<dt>" + esc(t("amenities")) + "</dt><dd>" + amenityTags(st) + "</dd>" : "") +
       (st.a ? "<dt>" + esc(t("address")) + "</dt><dd>" + esc(st.a) + "</dd>" : "") +
       (st.ph ? "<dt>" + esc(t("phone")) + '</dt><dd><a href="tel:' + esc(st.ph) + '">' + esc(st.ph) + "</a></dd>" : "") +
       "</dl></div>";
   }
 
+  /* A 44 px tap target around the drawn pin (28 px outdoor, 34 px smart). */
   function icon(st) {
     var cls = "sm-pin sm-" + st.k + (st.st !== "open" ? " sm-off" : "");
     return L.divIcon({ className: "sm-icon", html: '<span class="' + cls + '" data-id="' + esc(st.id) + '"><span>' +
-      (st.k === "smart" ? "智" : "驿") + "</span></span>", iconSize: st.k === "smart" ? [34, 34] : [28, 28],
-      iconAnchor: st.k === "smart" ? [17, 17] : [14, 14], popupAnchor: [0, -12] });
+      (st.k === "smart" ? "智" : "驿") + "</span></span>", iconSize: [44, 44], iconAnchor: [22, 22], popupAnchor: [0, -14] });
   }
 
   /* A cluster says how many smart stations it holds (智N), so that they stay visible at city scale. */
@@ -99,7 +145,7 @@ var StationMap = (function () {
     var kids = cluster.getAllChildMarkers(), smart = 0;
     for (var i = 0; i < kids.length; i++) if (S.byId[kids[i].options.stationId].k === "smart") smart++;
     var size = kids.length < 10 ? "small" : kids.length < 100 ? "medium" : "large";
-    return L.divIcon({ className: "marker-cluster marker-cluster-" + size, iconSize: L.point(40, 40),
+    return L.divIcon({ className: "marker-cluster marker-cluster-" + size, iconSize: L.point(44, 44),
       html: "<div><span>" + kids.length + "</span></div>" +
         (smart ? '<b class="sm-cluster-smart">智' + smart + "</b>" : "") });
   }
@@ -117,6 +163,7 @@ var StationMap = (function () {
     S.cluster.clearLayers();
     S.cluster.addLayers(shown);
     S.shown = shown.length;
+    stationLabels();
     status();
   }
 
@@ -130,9 +177,119 @@ var StationMap = (function () {
     S.lastMsg = msg || "";
   }
 
-  /* -- filters ------------------------------------------------------------------------------ */
-  var CHIPS = ["microwave", "drinking_water", "toilet", "air_conditioning", "phone_charging", "first_aid", "aed",
-    "seating", "fridge", "wifi", "umbrella", "tool_kit", "reading", "shelter", "washbasin", "sewing_kit"];
+  /* -- orientation without tiles: township cells and names, seats, districts, station names ----- */
+  function label(p, text, cls) {
+    return L.marker(p, { pane: "sm-labels", interactive: false, keyboard: false,
+      icon: L.divIcon({ className: "sm-label " + cls, html: "<span>" + esc(text) + "</span>", iconSize: null }) });
+  }
+  function drawOrientation() {
+    var o = S.orient;
+    S.map.createPane("sm-labels").style.zIndex = 450;
+    S.map.getPane("sm-labels").style.pointerEvents = "none";
+    S.cells = L.geoJSON(o.cells, { interactive: false, style: function () {
+      return { color: "#5f6b7a", weight: 1, opacity: 0.7, fill: false, dashArray: "2 4" }; } }).addTo(S.map);
+    S.placeLabels = L.layerGroup().addTo(S.map);
+    o.seats.forEach(function (s) { S.placeLabels.addLayer(label([s[0], s[1]], s[2], "sm-label-town")); });
+    o.districts.forEach(function (d) { S.placeLabels.addLayer(label([d[0], d[1]], S.lang === "en" ? d[3] : d[2], "sm-label-district")); });
+    S.stationLabels = L.layerGroup().addTo(S.map);
+    S.map.on("zoomend", zoomClass);
+    zoomClass();
+  }
+  function zoomClass() {
+    var z = S.map.getZoom(), c = S.map.getContainer();
+    c.classList.toggle("sm-z-city", z < 11);
+    c.classList.toggle("sm-z-street", z >= 15);
+    stationLabels();
+  }
+  function stationLabels() {
+    if (!S.stationLabels) return;
+    S.stationLabels.clearLayers();
+    if (S.map.getZoom() < 15) return;
+    S.cfg.stations.forEach(function (st) { if (passes(st)) S.stationLabels.addLayer(label(st.p, st.n, "sm-label-station")); });
+  }
+
+  /* -- basemaps: one tap to switch; a line when tiles fail ------------------------------------- */
+  var CRS = { wgs84: "WGS84", gcj02: "GCJ02", bd09: "BD09" };
+  function shift(latlng, from, to) {
+    if (from === to) return L.latLng(latlng.lat, latlng.lng);
+    var p = gcoord.transform([latlng.lng, latlng.lat], gcoord[CRS[from]], gcoord[CRS[to]]);
+    return L.latLng(p[1], p[0]);
+  }
+  function shiftAll(arr, from, to) {
+    return arr.map(function (x) { return Array.isArray(x) ? shiftAll(x, from, to) : shift(x, from, to); });
+  }
+  function useBasemap(key) {
+    var b = S.cfg.basemaps[key], from = S.cfg.crs, to = b ? b.crs : from;
+    S.tiles.forEach(function (l) { S.map.removeLayer(l); });
+    S.tiles = [];
+    S.basemap = key;
+    if (from !== to) {  /* everything drawn moves into the new basemap's datum */
+      S.cfg.stations.forEach(function (st) {
+        st.p = to === "gcj02" ? [st.g[1], st.g[0]] : [st.w[0], st.w[1]];
+        S.markers[st.id].setLatLng(st.p);
+      });
+      [S.boundaries, S.cells].forEach(function (g) {
+        g.eachLayer(function (l) { if (l.setLatLngs) l.setLatLngs(shiftAll(l.getLatLngs(), from, to)); });
+      });
+      S.placeLabels.eachLayer(function (l) { l.setLatLng(shift(l.getLatLng(), from, to)); });
+      S.map.setView(shift(S.map.getCenter(), from, to), S.map.getZoom(), { animate: false });
+      S.cfg.crs = to;
+      if (S.user) drawUser();
+      if (S.lastNearest) drawNumbers(S.lastNearest);
+      redraw();
+    }
+    tileWatch(null);
+    if (b) {
+      b.layers.forEach(function (def) {
+        var layer = L.tileLayer(def.url, { subdomains: def.subdomains, maxNativeZoom: def.maxNativeZoom, maxZoom: 18,
+          attribution: def.attribution }).addTo(S.map);
+        layer.bringToBack();
+        S.tiles.push(layer);
+      });
+      tileWatch(S.tiles[0]);
+    }
+    Array.prototype.forEach.call(document.querySelectorAll(".sm-basemaps button"), function (el) {
+      el.setAttribute("aria-pressed", String(el.dataset.basemap === key));
+    });
+  }
+  /* Tiles failed: three errors and no tile loaded, or nothing loaded within 6 s. */
+  function tileWatch(layer) {
+    clearTimeout(S.tileTimer);
+    tileNote(false);
+    if (!layer) return;
+    var errors = 0, loaded = false;
+    layer.on("tileload", function () { loaded = true; tileNote(false); });
+    layer.on("tileerror", function () { if (++errors >= 3 && !loaded) tileNote(true); });
+    S.tileTimer = setTimeout(function () { if (!loaded) tileNote(true); }, 6000);
+  }
+  function tileNote(on) {
+    var el = $("sm-tiles");
+    if (!el) return;
+    el.hidden = !on;
+    if (on) el.textContent = t("tiles_failed").replace("{b}", basemapName(S.basemap));
+  }
+  function basemapName(key) { return t("bm_" + key); }
+  function basemapControl() {
+    var Ctl = L.Control.extend({ options: { position: "bottomleft" }, onAdd: function () {
+      var box = L.DomUtil.create("div", "sm-basemaps leaflet-bar");
+      box.setAttribute("role", "group");
+      box.setAttribute("aria-label", t("basemap"));
+      Object.keys(S.cfg.basemaps).concat(["none"]).forEach(function (key) {
+        var btn = L.DomUtil.create("button", "", box);
+        btn.type = "button"; btn.dataset.basemap = key;
+        btn.textContent = basemapName(key);
+        L.DomEvent.on(btn, "click", function (e) { L.DomEvent.stop(e); useBasemap(key); });
+      });
+      L.DomEvent.disableClickPropagation(box);
+      return box;
+    } });
+    new Ctl().addTo(S.map);
+  }
+
+  /* -- filters and travel mode ---------------------------------------------------------------- */
+  var CHIPS = ["ebike_charging", "battery_swap", "microwave", "drinking_water", "toilet", "ebike_parking", "air_conditioning",
+    "phone_charging", "step_free", "first_aid", "aed", "seating", "fridge", "wifi", "umbrella", "tool_kit", "reading",
+    "shelter", "washbasin", "sewing_kit"];
 
   function buildFilters() {
     var box = $("sm-filters");
@@ -141,7 +298,7 @@ var StationMap = (function () {
       if (!S.cfg.amenities[key]) return;
       var b = document.createElement("button");
       b.type = "button"; b.className = "sm-chip"; b.dataset.amenity = key; b.setAttribute("aria-pressed", "false");
-      b.textContent = amenityName(key);
+      chipText(b);
       b.addEventListener("click", function () {
         var on = b.getAttribute("aria-pressed") !== "true";
         b.setAttribute("aria-pressed", String(on));
@@ -158,13 +315,34 @@ var StationMap = (function () {
       changed();
     });
   }
+  function chipText(b) {
+    var i = amenityIcon(b.dataset.amenity);
+    b.textContent = (i ? i + " " : "") + amenityName(b.dataset.amenity);
+  }
+
+  function buildModes() {
+    try { var saved = window.localStorage.getItem(MODE_KEY); } catch (e) { saved = null; }
+    if (saved && S.cfg.speeds[saved]) S.mode = saved;
+    Array.prototype.forEach.call(document.querySelectorAll("#sm-modes button"), function (b) {
+      b.setAttribute("aria-pressed", String(b.dataset.mode === S.mode));
+      b.addEventListener("click", function () {
+        S.mode = b.dataset.mode;
+        try { window.localStorage.setItem(MODE_KEY, S.mode); } catch (e) { /* private mode: not remembered */ }
+        Array.prototype.forEach.call(document.querySelectorAll("#sm-modes button"), function (o) {
+          o.setAttribute("aria-pressed", String(o === b));
+        });
+        if (S.lastNearest) showNearest(S.lastNearest, S.lastMsg);
+        S.map.closePopup();
+      });
+    });
+  }
 
   function changed() {
     redraw();
     if (S.user) findNearest();
   }
 
-  /* -- locate me and nearest ---------------------------------------------------------------- */
+  /* -- where the worker is: located, tapped or searched ---------------------------------------- */
   function toDisplay(lat, lon) {  // WGS-84 -> the basemap's datum (GCJ-02 for Amap)
     if (S.cfg.crs !== "gcj02") return [lat, lon];
     var p = gcoord.transform([lon, lat], gcoord.WGS84, gcoord.GCJ02);
@@ -176,12 +354,16 @@ var StationMap = (function () {
     return [p[1], p[0]];
   }
 
+  function drawUser() {
+    if (S.userMarker) S.map.removeLayer(S.userMarker);
+    S.userMarker = L.circleMarker(toDisplay(S.user[0], S.user[1]), { radius: 9, color: "#fff", weight: 3,
+      fillColor: "#1a73e8", fillOpacity: 1, className: "sm-you" }).addTo(S.map).bindTooltip(t("you"));
+  }
+
   function setUser(lat, lon, note) {
     S.user = [lat, lon];
-    var d = toDisplay(lat, lon);
-    if (S.userMarker) S.map.removeLayer(S.userMarker);
-    S.userMarker = L.circleMarker(d, { radius: 9, color: "#fff", weight: 3, fillColor: "#1a73e8", fillOpacity: 1,
-      className: "sm-you" }).addTo(S.map).bindTooltip(t("you"));
+    S.k = STEP;
+    drawUser();
     findNearest(note);
   }
 
@@ -197,11 +379,14 @@ var StationMap = (function () {
     }, function () { btn.disabled = false; failed(); }, { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
   }
 
+  /* No location: searching for a place is what we offer first (tapping the map still works). */
   function failed() {
     S.tapToSet = true;
     status(t("locate_failed"));
     var list = $("sm-list");
     if (list) list.innerHTML = '<li class="sm-hint">' + esc(t("locate_failed")) + "</li>";
+    var q = $("sm-q");
+    if (q) { document.body.classList.add("sm-search-first"); q.focus(); }
   }
 
   function haversine(a, b) {
@@ -224,7 +409,7 @@ var StationMap = (function () {
   }
 
   function findNearest(note) {
-    var k = 5;
+    var k = S.k;
     if (!S.cfg.api) return showNearest(localNearest(k), note);
     var q = "lat=" + S.user[0].toFixed(7) + "&lon=" + S.user[1].toFixed(7) + "&k=" + k;
     if (S.filters.amenities.length) q += "&amenity=" + encodeURIComponent(S.filters.amenities.join(","));
@@ -233,7 +418,9 @@ var StationMap = (function () {
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (data) {
         var res = data.results.filter(function (r) { return S.byId[r.id]; });
-        showNearest(res, note || (data.origin.in_jieyang ? "" : t("outside")));
+        res.far = data.far;
+        res.inJieyang = data.origin.in_jieyang;
+        showNearest(res, note);
       })
       .catch(function () { showNearest(localNearest(k), note); });
   }
@@ -241,31 +428,54 @@ var StationMap = (function () {
   function fmtDistance(m) {
     return m < 1000 ? Math.round(m) + " " + t("m") : (m / 1000).toFixed(m < 10000 ? 1 : 0) + " " + t("km");
   }
+  function minutes(r) {
+    var m = r.minutes && r.minutes[S.mode] != null ? r.minutes[S.mode]
+      : r.distance_m * S.cfg.detour / S.cfg.speeds[S.mode] / 60;
+    return Math.max(1, Math.round(m));
+  }
+
+  /* Numbered pins on the map matching the rows of the list. */
+  function drawNumbers(results) {
+    if (S.numbers) S.map.removeLayer(S.numbers);
+    S.numbers = L.layerGroup(results.map(function (r, i) {
+      return L.marker(S.byId[r.id].p, { interactive: false, keyboard: false, zIndexOffset: 2000,
+        icon: L.divIcon({ className: "sm-num-icon", html: '<span class="sm-num" data-id="' + esc(r.id) + '">' + (i + 1) + "</span>",
+          iconSize: [22, 22], iconAnchor: [-4, 28] }) });
+    })).addTo(S.map);
+  }
 
   function showNearest(results, note) {
     S.lastNearest = results;
     var list = $("sm-list");
+    var far = results.far != null ? results.far : results.length > 0 && results[0].distance_m > FAR_M;
+    if (far) note = t("far").replace("{d}", fmtDistance(results[0].distance_m));
+    else if (results.inJieyang === false && !note) note = t("outside");
     status(note || "");
+    drawNumbers(results);
     if (!list) return;
     if (!results.length) { list.innerHTML = '<li class="sm-hint">' + esc(t("none_found")) + "</li>"; return; }
-    list.innerHTML = results.map(function (r) {
+    list.innerHTML = results.map(function (r, i) {
       var st = S.byId[r.id];
-      var mins = ["walk", "ebike"].map(function (m) {
-        return esc(t(m)) + " " + Math.max(1, Math.round(r.minutes[m])) + " " + esc(t("min"));
-      }).join(" · ");
+      var how = far ? "" : " · " + esc(t(S.mode)) + " " + minutes(r) + " " + esc(t("min"));
       return '<li class="sm-item" data-id="' + esc(st.id) + '"><button type="button" class="sm-item-main">' +
-        '<span class="sm-pin sm-mini sm-' + st.k + (st.st !== "open" ? " sm-off" : "") + '"><span>' +
-        (st.k === "smart" ? "智" : "驿") + "</span></span> <b>" + esc(st.n) + "</b>" +
-        '<span class="sm-dist">' + fmtDistance(r.distance_m) + " · " + mins + "</span> " + openBadge(st) +
+        '<span class="sm-num sm-num-row" aria-hidden="true">' + (i + 1) + "</span>" +
+        "<b>" + esc(st.n) + "</b>" + (st.k === "smart" ? ' <span class="sm-kind-smart">' + esc(t("smart_short")) + "</span>" : "") +
+        '<span class="sm-dist">' + fmtDistance(r.distance_m) + how + "</span>" +
+        '<span class="sm-state">' + stateBadge(st) + "</span>" + amenityTags(st) +
+        (st.a ? '<span class="sm-addr">' + esc(st.a) + "</span>" : "") +
         "</button>" + navButtons(st) + "</li>";
-    }).join("");
+    }).join("") + (results.length >= S.k ? '<li class="sm-more-row"><button type="button" class="sm-btn sm-btn-ghost sm-more" id="sm-more">' +
+      esc(t("more")) + "</button></li>" : "");
     Array.prototype.forEach.call(list.querySelectorAll(".sm-item-main"), function (b) {
       b.addEventListener("click", function () { focus(b.parentNode.dataset.id); });
     });
-    var pts = results.map(function (r) { return S.byId[r.id].p; });
-    pts.push(toDisplay(S.user[0], S.user[1]));
+    var more = $("sm-more");
+    if (more) more.addEventListener("click", function () { S.k += STEP; S.keepView = true; findNearest(S.lastMsg); });
+    if (S.keepView) { S.keepView = false; return; }
+    var pts = results.slice(0, STEP).map(function (r) { return S.byId[r.id].p; });
+    if (!far) pts.push(toDisplay(S.user[0], S.user[1]));
     var legend = $("sm-legend");
-    if (legend && window.innerWidth < 600) legend.open = false;  // room for the stations on a phone
+    if (legend) legend.open = false;
     S.map.invalidateSize();  // the list below the map may have grown
     S.map.fitBounds(L.latLngBounds(pts).pad(0.2), { maxZoom: 16 });
   }
@@ -275,6 +485,181 @@ var StationMap = (function () {
     S.cluster.zoomToShowLayer(m, function () { m.openPopup(); });
   }
 
+  /* -- search: stations, townships and districts, pasted coordinates; all offline ----------------
+   * The ranking of stationmap.query.search: equal 1.0, starts with 0.8, contains 0.6, a place named inside
+   * the query 0.5, a station whose address contains it 0.4; ties: shorter name, coordinates, townships,
+   * districts, stations. Places come from its client_index() block. */
+  var ORDER = { coords: 0, township: 1, district: 2, station: 3 };
+  function fold(s) { return String(s || "").normalize("NFKC").toLowerCase().trim(); }
+  function places() {
+    if (!S.places) S.places = ((json("sm-places") || {}).places || []).map(function (p) {
+      return { kind: p.t, name: p.n, words: [p.n].concat(p.a || []), within: p.d || "", at: p.p };
+    });
+    return S.places;
+  }
+  function match(q, words) {
+    var best = 0;
+    for (var i = 0; i < words.length; i++) {
+      var w = fold(words[i]);
+      if (!w) continue;
+      if (w === q) return 1;
+      best = Math.max(best, w.indexOf(q) === 0 ? 0.8 : w.indexOf(q) >= 0 ? 0.6 : w.length >= 2 && q.indexOf(w) >= 0 ? 0.5 : 0);
+    }
+    return best;
+  }
+  function searchText(text) {
+    var q = fold(text), hits = parseCoords(text);
+    if (!q) return [];
+    places().forEach(function (p) {
+      var s = match(q, p.words);
+      if (s) hits.push({ s: s, kind: p.kind, name: p.name, note: p.kind === "township" ? p.within : "", at: p.at });
+    });
+    S.cfg.stations.forEach(function (st) {
+      var s = match(q, [st.n]);
+      s = Math.max(s === 0.5 ? 0 : s, fold(st.a).indexOf(q) >= 0 ? 0.4 : 0);
+      if (s) hits.push({ s: s, kind: "station", name: st.n, note: st.a, at: st.w, id: st.id });
+    });
+    hits.sort(function (a, b) {
+      return b.s - a.s || a.name.length - b.name.length || ORDER[a.kind] - ORDER[b.kind] || (a.name < b.name ? -1 : 1);
+    });
+    return hits.slice(0, 8);
+  }
+
+  /* Coordinates pasted from Amap or Baidu (links or numbers): the datum said in the text or given by
+   * the app's link; bare numbers are read as GCJ-02 first (phones copy them from Amap, Tencent, WeChat),
+   * then offered as GPS and Baidu. Baidu's Mercator (map.baidu.com/@x,y) is BD-09 too. */
+  function parseCoords(text) {
+    var s = String(text), low = s.toLowerCase(), crs = null;
+    if (/amap\.com|autonavi|gaode|高德|腾讯|qq\.com/.test(low)) crs = "gcj02";
+    if (/baidu\.com|百度/.test(low)) crs = "bd09";
+    var ct = low.match(/coord_?type=([a-z0-9]+)/);
+    if (ct) crs = /wgs/.test(ct[1]) ? "wgs84" : /gcj|gaode/.test(ct[1]) ? "gcj02" : /bd09|baidu/.test(ct[1]) ? "bd09" : crs;
+    if (/wgs-?84|gps/.test(low)) crs = "wgs84"; else if (/gcj-?02/.test(low)) crs = "gcj02"; else if (/bd-?09/.test(low)) crs = "bd09";
+    var mc = s.match(/@(-?\d{7,9}(?:\.\d+)?),\s*(-?\d{6,8}(?:\.\d+)?)/);
+    var lat, lon;
+    if (mc) {
+      var ll = gcoord.transform([parseFloat(mc[1]), parseFloat(mc[2])], gcoord.BD09MC, gcoord.BD09);
+      lon = ll[0]; lat = ll[1]; crs = "bd09";
+    } else {
+      var nums = (s.match(/-?\d{1,3}\.\d{3,}/g) || []).map(parseFloat);
+      if (nums.length < 2) return [];
+      var a = nums[0], b = nums[1];
+      if (a >= 70 && a <= 140 && b >= 0 && b <= 60) { lon = a; lat = b; }
+      else if (b >= 70 && b <= 140 && a >= 0 && a <= 60) { lat = a; lon = b; }
+      else if (Math.abs(a) <= 90 && Math.abs(b) <= 180) { lat = a; lon = b; }
+      else return [];
+    }
+    var options = crs ? [crs] : ["gcj02", "wgs84", "bd09"];
+    return options.map(function (c, i) {
+      var w = c === "wgs84" ? [lon, lat] : gcoord.transform([lon, lat], gcoord[CRS[c]], gcoord.WGS84);
+      return { s: 2 - i / 10, kind: "coords", name: lat.toFixed(6) + ", " + lon.toFixed(6), note: t("datum_" + c), at: [w[1], w[0]] };
+    });
+  }
+
+  function showResults(hits, text) {
+    var box = $("sm-results");
+    if (!box) return;
+    S.hits = hits;
+    box.hidden = !text;
+    if (!text) { box.innerHTML = ""; return; }
+    if (!hits.length) { box.innerHTML = '<li class="sm-hint">' + esc(t("search_none")) + "</li>"; return; }
+    box.innerHTML = hits.map(function (h, i) {
+      return '<li><button type="button" class="sm-hit" role="option" data-i="' + i + '"><span class="sm-hit-kind">' +
+        esc(t("kind_" + h.kind)) + "</span> <b>" + esc(h.name) + "</b>" +
+        (h.note ? ' <span class="sm-hit-note">' + esc(h.note) + "</span>" : "") + "</button></li>";
+    }).join("");
+    Array.prototype.forEach.call(box.querySelectorAll(".sm-hit"), function (b) {
+      b.addEventListener("click", function () { pick(S.hits[parseInt(b.dataset.i, 10)]); });
+    });
+  }
+
+  /* A picked result is where the worker is: the nearest list starts from it. */
+  function pick(h) {
+    showResults([], "");
+    var q = $("sm-q");
+    if (q) { q.value = h.name; q.blur(); }
+    document.body.classList.remove("sm-search-first");
+    S.tapToSet = false;
+    setUser(h.at[0], h.at[1], t("search_origin").replace("{name}", h.name));
+  }
+
+  /* Online, the service's configured geocoder may know the text as an address: added below the
+   * offline hits (nothing changes when the request fails or no geocoder is configured). */
+  function addressHits(text, hits) {
+    if (!S.cfg.api || !text) return;
+    fetch(S.cfg.api + "/search?" + new URLSearchParams({ q: text, limit: "8" }), { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) {
+        var found = ((d && d.results) || []).filter(function (r) { return r.type === "address"; });
+        if (!found.length || $("sm-q").value.trim() !== text) return;
+        showResults(hits.concat(found.map(function (r) {
+          return { s: r.score, kind: "address", name: r.name, note: r.district_name, at: [r.lat, r.lon] };
+        })), text);
+      })
+      .catch(function () { /* offline: the shipped places and stations are the answer */ });
+  }
+
+  function buildSearch() {
+    var form = $("sm-search"), q = $("sm-q");
+    if (!form || !q) return;
+    q.addEventListener("input", function () { showResults(searchText(q.value), q.value.trim()); });
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var hits = searchText(q.value);
+      if (hits.length && hits[0].s >= 0.8) return pick(hits[0]);
+      showResults(hits, q.value.trim());
+      addressHits(q.value.trim(), hits);
+    });
+    document.addEventListener("keydown", function (e) { if (e.key === "Escape") showResults([], ""); });
+  }
+
+  /* -- a static copy: the URL's parameters, as /embed takes them --------------------------------- */
+  function urlView() {
+    var q = new URLSearchParams(window.location.search), out = {};
+    var district = (q.get("district") || "").trim(), kind = q.get("kind");
+    if (district) {
+      var code = null;
+      S.boundaries.eachLayer(function (l) {
+        var p = l.feature.properties;
+        if (district === p.adcode || district === p.name || district === p.name.slice(0, -1) ||
+          district.toLowerCase() === String(p.name_en).toLowerCase()) code = p.adcode;
+      });
+      if (code) {
+        var keep = "";
+        out.district = code;
+        S.boundaries.eachLayer(function (l) {
+          if (l.feature.properties.adcode === code) keep = l.feature.properties.name; else S.boundaries.removeLayer(l);
+        });
+        S.orient.cells.features = S.orient.cells.features.filter(function (f) { return f.properties.d === code; });
+        S.orient.seats = S.orient.seats.filter(function (x) { return x[3] === code; });
+        S.orient.districts = S.orient.districts.filter(function (x) { return x[2] === keep; });
+      }
+    }
+    if (out.district || kind === "outdoor" || kind === "smart") {
+      S.cfg.stations = S.cfg.stations.filter(function (st) {
+        return (!out.district || st.d === out.district) && (kind !== "outdoor" && kind !== "smart" || st.k === kind);
+      });
+    }
+    var c = (q.get("center") || "").split(",").map(parseFloat), z = parseFloat(q.get("zoom"));
+    if (c.length === 2 && isFinite(c[0]) && isFinite(c[1])) { out.center = c; S.cfg.view = "given"; }
+    if (isFinite(z)) { out.zoom = z; if (!out.center) S.cfg.view = "centre"; }
+    else if (!out.center && out.district) S.cfg.view = "fit";
+    if (q.get("lang") === "en" || q.get("lang") === "zh") out.lang = q.get("lang");
+    if (S.cfg.basemaps[q.get("basemap")]) out.basemap = q.get("basemap");
+    return out;
+  }
+
+  function dataAge() {
+    if (!S.cfg.built) return;
+    var el = document.createElement("div");
+    el.className = "sm-age";
+    el.id = "sm-age";
+    var when = new Date(S.cfg.built), days = Math.floor((Date.now() - when.getTime()) / 86400000);
+    el.textContent = t("data_built").replace("{t}", when.toLocaleDateString(S.lang === "en" ? "en-GB" : "zh-CN",
+      { timeZone: "Asia/Shanghai" })) + (days >= 1 ? " · " + t("days_ago").replace("{n}", days) : "");
+    S.map.getContainer().parentNode.appendChild(el);
+  }
+
   /* -- language --------------------------------------------------------------------------- */
   function setLang(lang) {
     S.lang = lang;
@@ -282,8 +667,12 @@ var StationMap = (function () {
     Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (el) {
       el.textContent = t(el.dataset.i18n);
     });
-    Array.prototype.forEach.call(document.querySelectorAll(".sm-chip[data-amenity]"), function (el) {
-      el.textContent = amenityName(el.dataset.amenity);
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n-ph]"), function (el) {
+      el.placeholder = t(el.dataset.i18nPh);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll(".sm-chip[data-amenity]"), chipText);
+    Array.prototype.forEach.call(document.querySelectorAll(".sm-basemaps button"), function (el) {
+      el.textContent = basemapName(el.dataset.basemap);
     });
     document.title = t("title") + " · " + t("org");
     if (S.lastNearest) showNearest(S.lastNearest, S.lastMsg); else status();
@@ -295,27 +684,47 @@ var StationMap = (function () {
     } catch (e) { /* file:// in some browsers */ }
   }
 
+  function few() { return S.cfg.stations.length > 1 && S.cfg.stations.length <= 20; }
+
   function init(map, cluster, boundaries, cfg) {
     S.map = map; S.cluster = cluster; S.boundaries = boundaries; S.cfg = cfg; S.lang = cfg.lang;
+    S.orient = json("sm-orient"); S.basemap = cfg.basemap;
+    S.tiles = [];
+    map.eachLayer(function (l) { if (l instanceof L.TileLayer) S.tiles.push(l); });
+    FAR_M = cfg.far_m || FAR_M;
+    var asked = cfg.api ? {} : urlView();
     S.byId = {};
     cluster.options.iconCreateFunction = clusterIcon;  // read by Leaflet.markercluster whenever it draws a cluster
+    var popupWidth = Math.min(320, window.innerWidth - 60);
     cfg.stations.forEach(function (st) {
       S.byId[st.id] = st;
       var m = L.marker(st.p, { icon: icon(st), title: st.n, alt: st.n, riseOnHover: true, stationId: st.id,
         zIndexOffset: st.k === "smart" ? 500 : 0 });
-      // top padding keeps the popup below the zoom buttons and the legend, which sit above Leaflet's popups
-      m.bindPopup(function () { return popupHtml(st); }, { maxWidth: 300, minWidth: 220, maxHeight: 220,
-        autoPanPaddingTopLeft: [10, 84], autoPanPaddingBottomRight: [10, 40] });
+      // no inner scroll: the map pans to show the popup whole, and the controls step aside while it is open
+      m.bindPopup(function () { return popupHtml(st); }, { maxWidth: popupWidth, minWidth: Math.min(240, popupWidth),
+        autoPanPaddingTopLeft: [8, 8], autoPanPaddingBottomRight: [8, 8] });
       S.markers[st.id] = m;
     });
+    map.on("popupopen popupclose", function (e) {
+      map.getContainer().parentNode.classList.toggle("sm-popup-open", e.type === "popupopen");
+    });
+    drawOrientation();
     buildFilters();
+    buildModes();
+    buildSearch();
+    basemapControl();
     redraw();
-    var legend = $("sm-legend"), size = map.getSize();
-    if (legend && (size.x < 360 || size.y < 360)) legend.open = false;  // a small iframe: the map first
     if (cfg.api) fetchLive();
     var drawn = boundaries.getBounds();
-    if (cfg.view === "fit" && drawn.isValid()) map.fitBounds(drawn, { padding: [8, 8] });
-    else if (cfg.view === "centre" && drawn.isValid()) map.setView(drawn.getCenter(), map.getZoom());
+    var still = { animate: false };
+    if (asked.center) map.setView(toDisplay(asked.center[0], asked.center[1]), asked.zoom || 13, still);
+    else if (cfg.view === "fit" && few()) map.fitBounds(L.latLngBounds(cfg.stations.map(function (st) { return st.p; })),
+      { padding: [40, 40], maxZoom: 15, animate: false });  /* a handful of stations: each its own icon */
+    else if (cfg.view === "fit" && drawn.isValid()) map.fitBounds(drawn, { padding: [8, 8], animate: false });
+    else if (cfg.view === "centre" && drawn.isValid()) map.setView(drawn.getCenter(), asked.zoom || map.getZoom(), still);
+    useBasemap(asked.basemap || cfg.basemap);
+    if (asked.lang && asked.lang !== S.lang) setLang(asked.lang);
+    dataAge();
     var loc = $("sm-locate");
     if (loc) loc.addEventListener("click", locate);
     var lang = $("sm-lang");
@@ -325,8 +734,14 @@ var StationMap = (function () {
       var w = fromDisplay(e.latlng.lat, e.latlng.lng);
       setUser(w[0], w[1], t("tap_to_set"));
     });
+    if (navigator.permissions && $("sm-q")) {  /* location already refused: offer search first */
+      navigator.permissions.query({ name: "geolocation" }).then(function (p) {
+        if (p.state === "denied") failed();
+      }).catch(function () {});
+    }
     document.body.classList.add("sm-ready");
   }
 
-  return { init: init, state: S, setLang: setLang, setUser: setUser, locate: locate };
+  return { init: init, state: S, setLang: setLang, setUser: setUser, locate: locate, search: searchText,
+    useBasemap: useBasemap };
 })();

@@ -10,9 +10,9 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from stationmap import model, vocab
-from stationmap.hours import Schedule
-from stationmap.ops import editing, telemetry
+from .. import model, vocab
+from ..hours import Schedule
+from ..ops import editing, telemetry
 
 _JSON_TYPES: dict[Any, dict[str, Any]] = {str: {"type": "string"}, float: {"type": "number"},
                                           int: {"type": "integer"}, bool: {"type": "boolean"}}

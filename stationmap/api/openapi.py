@@ -1,23 +1,22 @@
-"""OpenAPI 3.0 document built from the routes themselves (url_map + each view's `api_doc`).
+"""The OpenAPI 3.0 document, built from the route table (`stationmap.api.routes`), and the route that serves it.
 
 Each operation lists its query parameters and headers, its request body, the security it needs and
 every answer it can give: its success (`Doc.status`), the errors every route can give (400 bad
 parameters or Host; 404 under a path with parameters; 401 with a token scheme; 413 on writes, whose
-bodies web.guards reads; 429 rate limit), and the view's own answers (`Doc.responses`: 403, 409, 428,
+bodies are read bounded; 429 rate limit), and the route's own answers (`Doc.responses`: 403, 409, 428,
 202 for a queued computation ...). Errors are application/problem+json under the JSON prefixes; pages
 answer HTML unless JSON is asked for.
 """
 from __future__ import annotations
 
-import re
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterable
 
-from flask import current_app
+from .core import JSON_PREFIXES, PROBLEM_MEDIA, WRITE_METHODS, Answer, Request, json_answer
+from .routes import TABLE, Doc, Reply, Route
 
-from . import JSON_PREFIXES
-from .guards import WRITE_METHODS
-from .params import Doc, Reply
+if TYPE_CHECKING:
+    from .service import Service
 
 OPENAPI_MEDIA = "application/vnd.oai.openapi+json;version=3.0"
 
@@ -25,7 +24,6 @@ PROBLEM = {"type": "object", "description": "RFC 9457 problem details; `detail` 
            "required": ["type", "title", "status", "detail"],
            "properties": {k: {"type": t} for k, t in (("type", "string"), ("title", "string"), ("status", "integer"),
                                                          ("detail", "string"), ("instance", "string"))}}
-PROBLEM_MEDIA = "application/problem+json"
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer",
                "description": "An API token: `stationmap user token NAME`, or the token POST /api/auth/login returns."},
@@ -50,20 +48,6 @@ ERRORS = {
 }
 
 
-def documented_rules() -> list[tuple[str, str, Any, Any]]:
-    """(OpenAPI path, method, werkzeug rule, Doc) for every route method that carries documentation."""
-    out = []
-    for rule in current_app.url_map.iter_rules():
-        view = current_app.view_functions.get(rule.endpoint)
-        doc = getattr(view, "api_doc", None)
-        if doc is None:
-            continue
-        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            out.append((path, method.lower(), rule, doc))
-    return sorted(out, key=lambda t: (t[0], t[1]))
-
-
 def _problem_content(path: str) -> dict[str, Any]:
     problem = {PROBLEM_MEDIA: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     if path.startswith(JSON_PREFIXES):
@@ -86,51 +70,55 @@ def _reply(path: str, doc: Doc, reply: Reply) -> dict[str, Any]:
     return out
 
 
-def default_replies(method: str, rule: Any, doc: Doc) -> list[Reply]:
-    """The answers a route gives whatever its view does: its success, bad input, rate limit, and by its kind
+def default_replies(route: Route) -> list[Reply]:
+    """The answers a route gives whatever its handler does: its success, bad input, rate limit, and by its kind
     unknown resources, missing credentials and oversized bodies."""
+    doc = route.doc
     replies = [Reply(doc.status, HTTPStatus(doc.status).phrase), Reply(400, ERRORS[400]),
                Reply(429, ERRORS[429], ("Retry-After",))]
-    if rule.arguments:
+    if route.arguments:
         replies.append(Reply(404, ERRORS[404]))
     if doc.auth:
         replies.append(Reply(401, ERRORS[401], ("WWW-Authenticate",)))
-    if method.upper() in WRITE_METHODS:
+    if route.method in WRITE_METHODS:
         replies.append(Reply(413, ERRORS[413]))
     return replies
 
 
-def responses(path: str, method: str, rule: Any, doc: Doc) -> dict[str, Any]:
-    """Every status the operation can answer with: the defaults, overridden and extended by the view's own
-    (a view's Reply without help text takes the generic description of its status)."""
-    chosen = {r.status: r for r in default_replies(method, rule, doc)}
+def responses(route: Route) -> dict[str, Any]:
+    """Every status the operation can answer with: the defaults, overridden and extended by the route's own
+    (a Reply without help text takes the generic description of its status)."""
+    chosen = {r.status: r for r in default_replies(route)}
     chosen.update({r.status: r if r.help else Reply(r.status, ERRORS[r.status], r.headers, r.media, r.schema)
-                   for r in doc.responses})
-    return {str(s): _reply(path, doc, chosen[s]) for s in sorted(chosen)}
+                   for r in route.doc.responses})
+    return {str(s): _reply(route.path, route.doc, chosen[s]) for s in sorted(chosen)}
 
 
-def operation(path: str, method: str, rule: Any, doc: Doc) -> dict[str, Any]:
+def operation(route: Route, settings: dict[str, Any]) -> dict[str, Any]:
     """One OpenAPI operation: parameters (query, header, path), body, security and responses."""
-    params = [p.bounded(current_app.config["STATIONMAP"]).openapi() for p in doc.params]
+    doc = route.doc
+    params = [p.bounded(settings).openapi() for p in doc.params]
     params += [{"name": name, "in": "path", "required": True, "description": help_, "schema": {"type": "string"}}
                for name, help_ in doc.path_params.items()]
-    for arg in sorted(rule.arguments - set(doc.path_params)):  # every path parameter is declared
+    for arg in sorted(set(route.arguments) - set(doc.path_params)):  # every path parameter is declared
         params.append({"name": arg, "in": "path", "required": True, "schema": {"type": "string"}})
     op: dict[str, Any] = {
         "summary": doc.summary, "description": doc.description or doc.summary,
-        "operationId": f"{rule.endpoint.replace('.', '_')}_{method}", "tags": [doc.tag], "parameters": params}
+        "operationId": f"{route.name.replace('.', '_')}_{route.method.lower()}", "tags": [doc.tag],
+        "parameters": params}
     if doc.body is not None:
         op["requestBody"] = doc.body.openapi()
     if doc.auth:
         op["security"] = [{doc.auth: []}]
-    op["responses"] = responses(path, method, rule, doc)
+    op["responses"] = responses(route)
     return op
 
 
-def build() -> dict[str, Any]:
+def build(routes: Iterable[Route], settings: dict[str, Any]) -> dict[str, Any]:
+    """The document for `routes` (bounds that are settings filled in from `settings`)."""
     paths: dict[str, Any] = {}
-    for path, method, rule, doc in documented_rules():
-        paths.setdefault(path, {})[method] = operation(path, method, rule, doc)
+    for route in sorted(routes, key=lambda r: (r.path, r.method.lower())):
+        paths.setdefault(route.path, {})[route.method.lower()] = operation(route, settings)
     return {
         "openapi": "3.0.3",
         "info": {"title": "揭阳市总工会 工会驿站地图 API — Jieyang union rest-station map", "version": "1",
@@ -142,3 +130,9 @@ def build() -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": {"Problem": PROBLEM}, "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+@TABLE.group("api").get("/api/openapi.json", "This document: OpenAPI 3 description of every route of the service.",
+                        tag="service", media=(OPENAPI_MEDIA,))
+def openapi_view(svc: "Service", req: Request) -> Answer:
+    return json_answer(build(svc.routes, svc.settings), media=OPENAPI_MEDIA)
