@@ -6,11 +6,11 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test setup setup-dev assets browser geodata bench-tools clean
+.PHONY: run test setup setup-dev assets browser postgis redis geodata bench-tools clean
 run: setup
 	$(VENV)/bin/stationmap serve --host $(HOST) --port $(PORT)
 
-test: setup-dev browser
+test: setup-dev browser postgis redis
 	$(PY) -m pytest
 
 setup: $(VENV)/.runtime assets
@@ -30,6 +30,9 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 # Front-end libraries from the npm registry (pinned in web/package-lock.json), copied to the
 # git-ignored web/static/vendor/ that the service serves: no CDN at run time.
 VENDOR := web/static/vendor
+# Workbox's loader and the modules the offline worker (web/sw.js) uses, served from our vendor folder
+# (the loader's default is Google's CDN; the worker points it here).
+WORKBOX_MODULES := core routing strategies expiration cacheable-response
 assets: $(VENDOR)/.installed
 $(VENDOR)/.installed: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
@@ -41,6 +44,8 @@ $(VENDOR)/.installed: web/package.json web/package-lock.json
 	   web/node_modules/leaflet.markercluster/dist/MarkerCluster.Default.css \
 	   web/node_modules/leaflet.markercluster/MIT-LICENCE.txt $(VENDOR)/leaflet.markercluster/
 	cp web/node_modules/gcoord/dist/gcoord.global.prod.js web/node_modules/gcoord/LICENSE $(VENDOR)/gcoord/
+	mkdir -p $(VENDOR)/workbox && cp web/node_modules/workbox-sw/build/workbox-sw.js web/node_modules/workbox-sw/LICENSE \
+	  $(foreach m,$(WORKBOX_MODULES),web/node_modules/workbox-$(m)/build/workbox-$(m).prod.js) $(VENDOR)/workbox/
 	touch $@
 
 # Debian's Chromium for the end-to-end tests (Playwright drives /usr/bin/chromium; it cannot
@@ -49,6 +54,16 @@ $(VENDOR)/.installed: web/package.json web/package-lock.json
 browser:
 	@test -x /usr/bin/chromium && fc-list :lang=zh | grep -q . || { apt-get update && \
 	  apt-get install -y --no-install-recommends chromium fonts-wqy-microhei; }
+
+# PostgreSQL 15 with PostGIS 3 and Redis from Debian, for the tests of the scale-out configuration (the
+# test set-up starts its own servers in temporary directories; nothing is configured system-wide).
+# The tests fail in CI when these are missing. The service itself needs them only when database_url or
+# redis_url is set.
+postgis:
+	@test -x /usr/lib/postgresql/15/bin/initdb && test -f /usr/share/postgresql/15/extension/postgis.control || { \
+	  apt-get update && apt-get install -y --no-install-recommends postgresql-15 postgresql-15-postgis-3; }
+redis:
+	@test -x /usr/bin/redis-server || { apt-get update && apt-get install -y --no-install-recommends redis-server; }
 
 # Lighthouse for benchmarks/bench_lighthouse.py, from npm (pinned in benchmarks/package-lock.json); the
 # service and `make test` do not need it.

@@ -11,14 +11,16 @@ import inspect
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import config, params
 from .errors import ImportRejected, InvalidInput, StationmapError
 from .params import Param
-from .store import StationStore, open_store
+
+if TYPE_CHECKING:  # a command loads what it uses when it runs: `stationmap --help` loads none of it
+    from .store import StationStore
 
 
 def option(param: Param, *decls: str, **kwargs: Any):
@@ -54,6 +56,8 @@ def with_store(fn):
         directory = config.data_dir({"data_dir": data_dir})
         if wants_dir:
             kwargs["data_dir"] = directory
+        from .store import open_store
+
         return fn(*args, store=open_store(directory), **kwargs)
 
     return wrapper
@@ -220,6 +224,28 @@ def user_disable(name: str, store: StationStore, data_dir: Path) -> None:
 
     n = open_accounts(data_dir).disable_user(name)
     click.echo(f"disabled {name}; revoked {n} token(s)")
+
+
+@cli.group("db")
+def db_group() -> None:
+    """The PostGIS registry's schema (setting database_url)."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to migrate to.")
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema in STATIONMAP_DATABASE_URL (also done whenever the registry is opened)."""
+    from .errors import RegistryUnavailable
+    from .store.postgis import upgrade
+
+    url = config.load_settings()["database_url"]
+    if not url:
+        raise InvalidInput("no database: set STATIONMAP_DATABASE_URL to postgresql://user:password@host/db")
+    try:
+        upgrade(url, revision)
+    except Exception as exc:  # the driver's and Alembic's many errors: one line
+        raise RegistryUnavailable(f"cannot migrate the registry database: {str(exc).strip().splitlines()[0]}") from None
+    click.echo(f"registry schema at {revision}")
 
 
 @cli.group("device")

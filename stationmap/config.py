@@ -30,8 +30,14 @@ def _csv(value: str) -> tuple[str, ...]:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "stationmap-data", "Directory holding the station registry (stations.gpkg)."),
-    Setting("store", "gpkg", "Where the station registry is kept: gpkg (DATA_DIR/stations.gpkg) or memory "
-            "(this process only, lost when it ends; for tests and demonstrations)."),
+    Setting("store", "auto", "Where the station registry is kept: gpkg (DATA_DIR/stations.gpkg), postgis (the "
+            "database at database_url), memory (this process only, lost when it ends; for tests and demonstrations), "
+            "or auto (the default): postgis when database_url is set, else gpkg."),
+    Setting("database_url", "", "PostgreSQL/PostGIS database for the station registry (postgresql://user:password@host/db "
+            "or postgresql:///db?host=/socket/dir); empty: the embedded GeoPackage. Its schema is created and migrated "
+            "by `stationmap db upgrade` (run at open too)."),
+    Setting("redis_url", "", "Redis (or Valkey) shared by every web worker and machine for rate-limit counters "
+            "(redis://host:6379/0 or redis+unix:///path/redis.sock); empty: each worker counts in its own memory."),
     Setting("geocoder", "offline", "Geocoder for rows without coordinates: offline, nominatim or baidu."),
     Setting("geocoder_key", "", "API key for the online geocoder (baidu)."),
     Setting("geocoder_user_agent", "stationmap", "User agent sent to Nominatim."),

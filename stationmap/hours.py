@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidInput
@@ -54,7 +56,18 @@ def _days_in(text: str) -> list[int]:
 
 
 def parse_hours(text: str | None) -> Schedule | None:
-    """A cell of opening hours -> Schedule; empty -> None (unknown). Raises InvalidInput if unreadable."""
+    """A cell of opening hours -> Schedule; empty -> None (unknown). Raises InvalidInput if unreadable.
+
+    A registry repeats a few texts many times: each is parsed once (a Schedule is immutable)."""
+    return _parse_text(text) if isinstance(text, str) else _parse(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(text: str) -> Schedule | None:
+    return _parse(text)
+
+
+def _parse(text: Any) -> Schedule | None:
     if text is None or str(text).strip() in ("", "nan", "None", "时间未知"):
         return None
     raw = str(text)
@@ -160,6 +173,7 @@ def is_24_7(schedule: Schedule) -> bool:
     return all(spans == ((0, FULL_DAY),) for spans in schedule)
 
 
+@lru_cache(maxsize=4096)  # a Schedule is immutable; a registry repeats a few
 def to_osm(schedule: Schedule | None) -> str:
     """OpenStreetMap opening_hours text, e.g. 'Mo-Fr 08:00-17:30; Sa,Su off'; '' when unknown."""
     if schedule is None:
@@ -174,6 +188,7 @@ def to_osm(schedule: Schedule | None) -> str:
     return "; ".join(parts)
 
 
+@lru_cache(maxsize=4096)  # a Schedule is immutable; a registry repeats a few
 def to_zh(schedule: Schedule | None) -> str:
     """Chinese display text, e.g. '周一至周五 08:00-17:30；周六、周日 休息'."""
     if schedule is None:

@@ -11,12 +11,12 @@ import math
 import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Callable
 
 from . import vocab
 from .checks import number
 from .errors import InvalidInput
-from .geo import datums, metric
+from .geo import datums
 from .hours import TZ, Schedule, parse_hours, to_osm
 
 KINDS = ("outdoor", "smart")
@@ -107,11 +107,12 @@ def _list(value: Any) -> tuple[str, ...]:
     return tuple(w.strip() for w in vocab.SEPARATORS.split(_text(value)) if w.strip())
 
 
-def make_station(record: dict[str, Any], crs: str = "wgs84") -> Station:
+def make_station(record: dict[str, Any], crs: str = "wgs84", locate: Callable[[float, float], Any] | None = None) -> Station:
     """Validate a record (English keys; lat/lon in `crs`) and return a complete Station.
 
     Raises InvalidInput naming the first bad field. District and township are derived from the
-    location and override anything the record says.
+    location and override anything the record says. `locate` (default `metric.locate`) finds them:
+    an import passes one that looks up places located for all its rows at once.
     """
     name = _text(record.get("name"))
     if not name:
@@ -123,7 +124,9 @@ def make_station(record: dict[str, Any], crs: str = "wgs84") -> Station:
     lat, lon = _number(record["lat"], "latitude"), _number(record["lon"], "longitude")
     if -90 <= lat <= 90 and -180 <= lon <= 180:
         lat, lon = datums.to_wgs84(lat, lon, crs)
-    place = metric.locate(lat, lon)
+    if locate is None:
+        from .geo.metric import locate  # the boundaries load on the first station made, not on import
+    place = locate(lat, lon)
     kind = _choice(record.get("kind"), _KIND_WORDS, "kind", "outdoor")
     features = vocab.parse_features(record.get("features"))
     if features and kind != "smart":

@@ -14,13 +14,20 @@ from typing import Any, Callable
 from . import vocab
 from .checks import lat_lon
 from .errors import InvalidInput
-from .geo import datums, geography
+from .geo import datums
 from .model import KINDS, STATUSES
 from .ops import usage
 from .query import travel
 from .query.jobs import GAPS_KEPT
 
 MAX_TEXT = 200
+
+
+def district_code(value: str) -> str:
+    """`geography.district_code`, loading the boundaries only when a district is asked for."""
+    from .geo import geography
+
+    return geography.district_code(value)
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,7 @@ AMENITY = Param("amenity", "array", "Required amenities, all of them (keys, Chin
 OPEN_NOW = Param("open_now", "boolean", "Only stations open now (Asia/Shanghai); unknown hours count as closed.",
                  default=False)
 DISTRICT = Param("district", "string", "District name (普宁市, 普宁, Puning) or adcode (445281).",
-                 convert=geography.district_code)
+                 convert=district_code)
 REACH_M = Param("reach_m", "number", f"Straight-line reach in metres ({travel.MIN_REACH_M:g} to "
                 f"{travel.MAX_REACH_M:,.0f}). Give this or minutes.", minimum=travel.MIN_REACH_M,
                 maximum=travel.MAX_REACH_M)

@@ -16,8 +16,9 @@ lands ~550 m off in Jieyang, so every point is converted with `stationmap.geo.da
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from urllib.parse import quote
 
 from shapely.geometry import mapping
@@ -30,18 +31,32 @@ from .geo import datums, geography
 from .hours import is_open, to_osm, to_zh
 from .model import KIND_ZH, STATUS_ZH, Station, etag
 from .query import travel
-from .query.coverage import Gap
 from .query.nearest import NearestResult, compass, to_jieyang_m
+
+if TYPE_CHECKING:  # coverage (scipy, geopandas) loads with the planning answers, not with a nearest answer
+    from .query.coverage import Gap
 
 SRC = "webapp.jyszgh.stationmap"  # Baidu's required caller id: webapp.<company>.<app>
 AMAP_SRC = "stationmap"
+
+
+@lru_cache(maxsize=1 << 18)
+def _from_wgs84(lat: float, lon: float, crs: str) -> tuple[float, float]:
+    """`datums.from_wgs84`, kept per point: stations are converted again on every answer."""
+    return datums.from_wgs84(lat, lon, crs)
+
+
+@lru_cache(maxsize=64)
+def _origin_from_wgs84(lat: float, lon: float, crs: str) -> tuple[float, float]:
+    """A worker's start in an app's datum: one per answer, asked for every result's link."""
+    return datums.from_wgs84(lat, lon, crs)
 
 
 def datum_coords(lat: float, lon: float) -> dict[str, list[float]]:
     """[lon, lat] of a WGS-84 point in GCJ-02 and BD-09 (GeoJSON order, 6 decimals ≈ 0.1 m)."""
     out = {}
     for crs in ("gcj02", "bd09"):
-        la, lo = datums.from_wgs84(lat, lon, crs)
+        la, lo = _from_wgs84(lat, lon, crs)
         out[crs] = [round(lo, 6), round(la, 6)]
     return out
 
@@ -103,13 +118,18 @@ def check_nav_mode(mode: str | None) -> str:
 
 def _fill(app: NavApp, lat: float, lon: float, name: str, mode: str,
           origin: tuple[float, float] | None) -> str:
-    dlat, dlon = datums.from_wgs84(lat, lon, app.crs)
+    dlat, dlon = _from_wgs84(lat, lon, app.crs)
     start = ""
     if origin is not None:
-        olat, olon = datums.from_wgs84(*lat_lon(*origin), app.crs)
+        olat, olon = _origin_from_wgs84(*lat_lon(*origin), app.crs)
         start = app.origin.format(olat=f"{olat:.6f}", olon=f"{olon:.6f}")
     return app.url.format(origin=start, mode=app.modes[mode], lat=f"{dlat:.6f}", lon=f"{dlon:.6f}",
-                          name=quote(name.replace(",", "，"), safe=""))
+                          name=_quoted_name(name))
+
+
+@lru_cache(maxsize=1 << 16)
+def _quoted_name(name: str) -> str:
+    return quote(name.replace(",", "，"), safe="")
 
 
 def amap_url(lat: float, lon: float, name: str, mode: str | None = None,
@@ -247,22 +267,33 @@ def frame_collection(frame) -> dict[str, Any]:
 FAR_M = 30_000.0
 
 
+def _result_fields(s: Station) -> dict[str, Any]:
+    """The station's own fields of a nearest result, in their order (a fresh dict from a kept one)."""
+    return dict(_result_fields_kept(s))
+
+
+@lru_cache(maxsize=1 << 16)
+def _result_fields_kept(s: Station) -> dict[str, Any]:
+    return {"id": s.id, "name": s.name, "kind": s.kind, "kind_zh": KIND_ZH[s.kind], "status": s.status,
+            "lat": s.lat, "lon": s.lon, "district": s.district, "township": s.township,
+            "address": s.address, "amenities": None, "hours": to_osm(s.hours), "hours_zh": to_zh(s.hours),
+            "phone": s.phone, "demo": s.demo}
+
+
 def nearest_result(r: NearestResult, mode: str | None = None, origin: tuple[float, float] | None = None,
                    far: bool = False, when: datetime | None = None,
                    live: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One nearest station: its fields, distance, bearing and direction, minutes per mode (not when `far`),
     open state, datums, and links in `mode` from `origin` (WGS-84 (lat, lon))."""
     s = r.station
-    out = {
-        "id": s.id, "name": s.name, "kind": s.kind, "kind_zh": KIND_ZH[s.kind], "status": s.status,
-        "lat": s.lat, "lon": s.lon, "district": s.district, "township": s.township,
-        "address": s.address, "amenities": list(s.amenities), "hours": to_osm(s.hours), "hours_zh": to_zh(s.hours),
-        "phone": s.phone, "demo": s.demo, "open_now": r.open_now,
+    out = _result_fields(s)
+    out.update({
+        "amenities": list(s.amenities), "open_now": r.open_now,
         "distance_m": round(r.distance_m, 1), "bearing_deg": round(r.bearing_deg, 1),
         "direction": compass(r.bearing_deg), "direction_zh": compass(r.bearing_deg, "zh"),
         "minutes": {m: round(v, 1) for m, v in r.minutes.items()},
         "coords": datum_coords(s.lat, s.lon), "nav": nav_links(s.lat, s.lon, s.name, mode, origin),
-    }
+    })
     if far:
         del out["minutes"]
     if when is not None or live is not None:

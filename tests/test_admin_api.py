@@ -110,7 +110,7 @@ def test_no_bad_revoked_or_expired_token_is_refused(site):
 
 def test_every_write_route_needs_credentials(site):
     """Public means read-only: every route that accepts a write method refuses an anonymous caller, but for
-    workers' reports (no account by design), which refuse an empty report."""
+    workers' reports (no account by design), which refuse an empty report (and JSON sent to the report form)."""
     app = site.server.app
     writes = [(rule.rule, sorted(rule.methods - {"GET", "HEAD", "OPTIONS"})) for rule in app.url_map.iter_rules()
               if rule.methods - {"GET", "HEAD", "OPTIONS"}]
@@ -118,9 +118,13 @@ def test_every_write_route_needs_credentials(site):
                                       "/api/stations/<station_id>/telemetry"}
     sid = site.station(PUNING)["id"]
     for rule, methods in writes:
-        path = rule.replace("<station_id>", sid).replace("<report_id>", "1")
+        path = rule.replace("<station_id>", sid).replace("<report_id>", "1").replace("<key>", "no-such-job")
         for method in methods:
-            expected = 400 if rule == "/api/stations/<station_id>/reports" else 401  # login: no name and password
+            public = {"/api/stations/<station_id>/reports": 400, "/api/whatif": 400,  # a report; a question, no write
+                      "/api/jobs/<key>": 404}  # only the asker's own question, by its address
+            expected = public.get(rule, 401)  # login: no name and password
+            if rule == "/s/<station_id>/report":  # the station page's report form: a form, never JSON
+                expected = 415
             _problem(site.req(method, path, json={}), expected)
 
 
@@ -286,15 +290,15 @@ _SERVER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
     data_dir, flag = sys.argv[1], Path(sys.argv[2])
-    real_replace = os.replace
+    import stationmap.store.gpkg as gpkg
+    real_commit = gpkg._commit
 
-    def stalled_replace(src, dst, *a, **kw):
-        if str(src).endswith(".tmp.gpkg"):  # the new registry is written in full, not yet in place
-            flag.write_text("stalled")
-            time.sleep(120)
-        return real_replace(src, dst, *a, **kw)
+    def stalled_commit(con):  # the edited row is written, its transaction not yet committed
+        flag.write_text("stalled")
+        time.sleep(120)
+        return real_commit(con)
 
-    os.replace = stalled_replace
+    gpkg._commit = stalled_commit
     from werkzeug.serving import make_server
     from web import create_app
     server = make_server("127.0.0.1", 0, create_app({"data_dir": data_dir}), threaded=True)

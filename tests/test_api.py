@@ -139,7 +139,7 @@ def test_coverage_json_csv_geojson(live_server):
     two = get(live_server, "/api/coverage", minutes=15, mode="ebike", min_stations=2).json()
     assert two["city"]["population_share"] < body["city"]["population_share"]
     csv = get(live_server, "/api/coverage", reach_m=2000, format="csv")
-    assert csv.headers["Content-Type"].startswith("text/csv") and csv.text.startswith("\ufefflevel,code,name")
+    assert csv.headers["Content-Type"].startswith("text/csv") and csv.text.startswith("\ufeffquestion,level,code,name")
     assert len(csv.text.splitlines()) == 1 + 1 + 5 + 87  # header, city, districts, townships
     gj = get(live_server, "/api/coverage", reach_m=2000, format="geojson").json()
     assert [f["properties"]["coverage"] for f in gj["features"]] == ["covered", "uncovered"]

@@ -364,3 +364,22 @@ def test_cli_coverage_gaps(registry_dir, tmp_path):
 def test_cli_bad_reach_exits_2(registry_dir, args):
     code, message = invoke(*args, data_dir=registry_dir)
     assert code == 2 and message.startswith("error: ") and "\n" not in message.strip(), message
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_uncovered_cells_hold_every_uncovered_person(stations, demand, k):
+    """The map's cells: their people add up to the uncovered people, split by 0 and 1 station within reach,
+    and each uncovered demand point lies in a cell (checked on WGS-84 corners from the metric grid)."""
+    cov = coverage(stations, EBIKE_15, k)
+    cells = cov.uncovered_cells()
+    rows = np.array(cells["cells"], float)
+    short = cov.counts < k
+    assert rows[:, 4].sum() == pytest.approx(demand.weight[cov.counts == 0].sum(), abs=len(rows))
+    assert rows[:, 5].sum() == pytest.approx(demand.weight[short & (cov.counts == 1)].sum(), abs=len(rows))
+    if k == 1:
+        assert rows[:, 5].sum() == 0
+    rng = random.Random(4)
+    for i in rng.sample(list(np.flatnonzero(short & (demand.weight > 0))), 50):
+        lat, lon = demand.lat[i], demand.lon[i]
+        inside = (rows[:, 0] - 2e-4 <= lat) & (lat <= rows[:, 2] + 2e-4) & (rows[:, 1] - 2e-4 <= lon) & (lon <= rows[:, 3] + 2e-4)
+        assert inside.any()

@@ -1,7 +1,8 @@
 """Station editing: validation, district permissions, optimistic concurrency, and the audit log.
 
-Includes the crash tests: a writer killed with SIGKILL before or after the rename leaves the registry
-as before (or as after) and the audit log agreeing with it.
+Includes the crash tests: a writer killed with SIGKILL before its row transaction commits (or before
+an import's new file is renamed into place) leaves the registry as before, one killed after it as
+after, and the audit log agreeing with it either way.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import pytest
 from stationmap.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionRequired
 from stationmap.geo import datums
 from stationmap.ops.accounts import User
-from stationmap.ops.audit import AuditLog, csv_text, open_audit, reconcile, registry_digest
+from stationmap.ops.audit import AuditLog, _dump, csv_text, open_audit, reconcile
 from stationmap.ops.editing import close_station, create_station, delete_station, edit_station, etag, reopen_station
 from stationmap.store import open_store
 
@@ -43,7 +44,7 @@ def _station_in(store, district):
 
 def _snapshot(store, data_dir):
     """What must not change when a write is refused: registry content and audit entries."""
-    return registry_digest(store.all()), len(open_audit(data_dir).entries(states=("pending", "committed", "aborted")))
+    return store.all(), len(open_audit(data_dir).entries(states=("pending", "committed", "aborted")))
 
 
 def test_create_validated_and_audited(store, registry_dir):
@@ -165,14 +166,20 @@ def test_concurrent_edits_one_wins(store, registry_dir):
     assert entry.after["address"] == wins[0].address
 
 
-def test_digest_survives_the_round_trip(store, registry_dir):
-    """The audit's recovery compares digests of the registry as written and as read back: they must agree."""
+def _last_committed_rows(data_dir: Path) -> list:
+    """(station id, after) of the last committed change's rows."""
+    with open_audit(data_dir)._db() as con:
+        seq = con.execute("SELECT seq FROM changes WHERE state = 'committed' AND seq IN (SELECT seq FROM items) "
+                          "ORDER BY seq DESC LIMIT 1").fetchone()[0]
+        return con.execute("SELECT station_id, after FROM items WHERE seq = ?", (seq,)).fetchall()
+
+
+def test_rows_survive_the_round_trip(store, registry_dir):
+    """The audit's recovery compares the rows as written with the rows as read back: they must agree."""
     s = _station_in(store, PUNING)
     edit_station(store, ADMIN, s.id, {"hours": "周一至周五8:00-12:00、14:30-18:00；周六 9点-12点"}, "*")
-    with open_audit(registry_dir)._db() as con:
-        last = con.execute("SELECT digest_after, state FROM changes ORDER BY seq DESC LIMIT 1").fetchone()
-    assert last["state"] == "committed"
-    assert registry_digest(open_store(registry_dir).all()) == last["digest_after"]
+    [(sid, after)] = _last_committed_rows(registry_dir)
+    assert sid == s.id and _dump(open_store(registry_dir).get(s.id)) == after
 
 
 # -- killed writers --------------------------------------------------------------------------------
@@ -192,15 +199,23 @@ _WRITER = textwrap.dedent("""
             return real(*args, **kwargs)
         return wrapper
 
-    if mode == "before-rename":      # new file fully written, not yet renamed into place
+    if mode == "before-commit-sql":  # the row is written inside the SQLite transaction, not yet committed
+        import stationmap.store.gpkg as gpkg
+        gpkg._commit = stall(gpkg._commit)
+    elif mode == "before-rename":    # an import's new file fully written, not yet renamed into place
         os.replace = stall(os.replace)
-    elif mode == "before-commit":    # renamed into place, audit entry still pending
+    elif mode == "before-commit":    # the row committed, audit entry still pending
         AuditLog.commit = stall(AuditLog.commit)
     store = store_mod.open_store(data_dir)
     i = 0
     while True:
         i += 1
-        edit_station(store, User("crash", "admin"), station_id, {"address": f"写入 {i}"}, "*")
+        if mode == "before-rename":
+            import dataclasses
+            store.update(lambda old: [dataclasses.replace(s, address=f"写入 {i}") if s.id == station_id else s
+                                      for s in old], {"actor": "crash", "action": "import"})
+        else:
+            edit_station(store, User("crash", "admin"), station_id, {"address": f"写入 {i}"}, "*")
         if mode != "loop":
             break
 """)
@@ -232,18 +247,19 @@ def _assert_consistent(data_dir: Path) -> None:
     reconcile(store)
     log = open_audit(data_dir)
     assert log.pending() == 0
-    with log._db() as con:
-        last = con.execute("SELECT digest_after FROM changes WHERE state = 'committed' ORDER BY seq DESC LIMIT 1").fetchone()
-    assert registry_digest(stations) == last["digest_after"]
+    by_id = {s.id: s for s in stations}
+    assert all(_dump(by_id.get(sid)) == after for sid, after in _last_committed_rows(data_dir))
 
 
-def test_killed_before_rename_leaves_registry_as_before(registry_dir, tmp_path):
+@pytest.mark.parametrize("mode", ["before-commit-sql", "before-rename"])
+def test_killed_before_the_write_takes_effect_leaves_registry_as_before(registry_dir, tmp_path, mode):
+    """Killed inside the row transaction (a hot SQLite journal is left) or before an import's rename."""
     store = open_store(registry_dir)
     s = _station_in(store, PUNING)
     before = store.all()
-    proc = _start_writer(registry_dir, s.id, "before-rename", tmp_path / "flag")
+    proc = _start_writer(registry_dir, s.id, mode, tmp_path / "flag")
     _wait_for(tmp_path / "flag", proc)
-    assert open_audit(registry_dir).pending() == 1  # the pending entry is there, the rename is not
+    assert open_audit(registry_dir).pending() == 1  # the pending entry is there, the write is not
     _kill(proc)
     assert open_store(registry_dir).all() == before
     _assert_consistent(registry_dir)
@@ -283,7 +299,7 @@ def test_killed_mid_write_unpatched(registry_dir, tmp_path):
         while _count(log, "committed") < want or log.pending() == 0:
             assert proc.poll() is None and time.monotonic() < end
             time.sleep(0.001)
-        time.sleep(rng.random() * 0.03)  # a GeoPackage write takes a few tens of milliseconds
+        time.sleep(rng.random() * 0.01)  # a row write takes a few milliseconds
         _kill(proc)
         _assert_consistent(registry_dir)
     assert _count(log, "committed") > 1 and open_store(registry_dir).get(s.id).address.startswith("写入")

@@ -49,7 +49,7 @@ def hostile_dir(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def hostile_server(hostile_dir):
-    server = start({"data_dir": str(hostile_dir[0]), "rate_limit_public": "100000/minute"})
+    server = start({"data_dir": str(hostile_dir[0]), "rate_limit_public": "100000/minute", "report_client_limit": 1000})
     yield server
     server.stop()
 
@@ -120,7 +120,31 @@ def test_planner(hostile_server, hostile_dir, watched):
     assert_nothing_ran(watched)
 
 
+def test_station_pages(hostile_server, hostile_dir, watched):
+    """Each station's own page: the name as text in the heading, the share card, the map's marker and the
+    share link; a hostile report sent from the page's form is only text on the way."""
+    for sid, name in hostile_dir[1].items():
+        watched.goto(hostile_server.url + f"/s/{sid}")
+        watched.wait_for_selector("body.sm-ready")
+        assert watched.eval_on_selector("h1", "e => e.textContent") == name
+        for tag in ('meta[property="og:title"]', 'meta[itemprop="name"]'):
+            assert watched.get_attribute(tag, "content") == name
+        assert watched.inner_text("#sm-st-address") == HOSTILE_ADDRESS
+        assert watched.evaluate("StationPage.data.name") == name
+        assert watched.evaluate("StationPage.marker.options.title") == name
+        watched.check('input[name="kind"][value="other"]')
+        watched.fill("#sm-rk-text", name)
+        watched.click("#sm-rk-send")
+        watched.wait_for_function("() => StationPage.sent && StationPage.sent.received")
+        assert name not in watched.inner_text("#sm-rk-msg")  # a receipt, not an echo
+    assert_nothing_ran(watched)
+
+
 def test_admin(hostile_server, hostile_dir, watched):
+    for sid, name in hostile_dir[1].items():  # workers' reports carry the payloads too
+        r = requests.post(hostile_server.url + f"/api/stations/{sid}/reports", json={"kind": "other", "text": name},
+                          timeout=30)
+        assert r.status_code == 201, r.text
     watched.set_viewport_size({"width": 1100, "height": 900})
     watched.goto(hostile_server.url + "/admin")
     watched.fill("#login input[name=name]", "root")
@@ -130,6 +154,13 @@ def test_admin(hostile_server, hostile_dir, watched):
     watched.wait_for_function("document.querySelectorAll('#stations tr').length === 135")
     table = watched.inner_text("#stations")
     assert all(name.split("\u2028")[0] in table for name in hostile_dir[1].values())
+    for sid in hostile_dir[1]:  # each station's page and its QR codes, to download for the door
+        links = watched.eval_on_selector_all(f'#stations tr a[href*="{sid}"]', "els => els.map(e => e.getAttribute('href'))")
+        assert links == [f"/s/{sid}", f"/api/stations/{sid}/qr.svg", f"/api/stations/{sid}/qr.png"]
+    watched.click('button[data-tab="reports"]')
+    watched.wait_for_function(f"document.querySelectorAll('#reports tr').length >= {len(hostile_dir[1])}")
+    texts = watched.eval_on_selector_all("#reports .sm-admin-text", "els => els.map(e => e.textContent)")
+    assert set(hostile_dir[1].values()) <= set(texts)
     assert_nothing_ran(watched)
 
 
@@ -156,3 +187,13 @@ def test_no_inline_script_without_the_nonce(hostile_server, path):
     inline = first.text.count("<script>") + first.text.count("<script nonce=")
     assert inline == len(nonces[:1]), "every inline script carries the nonce"
     assert first.text.count("<style>") == 0 and ' style="' not in first.text, "styles only from files or the nonce"
+
+
+def test_station_page_has_no_inline_script(hostile_server, hostile_dir):
+    """A station's page runs only our script files: no inline script or style at all, hence no nonce."""
+    sid = next(iter(hostile_dir[1]))
+    resp = requests.get(hostile_server.url + f"/s/{sid}", timeout=60)
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp and "'nonce-" not in csp
+    assert resp.text.count("<script>") == 0 and "<script nonce=" not in resp.text
+    assert "<style" not in resp.text and ' style="' not in resp.text

@@ -218,3 +218,68 @@ def test_k_bound_comes_from_the_settings_table(registry_dir):
         assert (run.exit_code == 0) is ok, run.output
         if not ok:
             assert f"use 1 to {limit}" in str(run.exception) + run.output
+
+
+def test_chord_never_exceeds_the_geodesic():
+    """The bound the search stops on: the straight chord between two points on the ellipsoid is never
+    longer than the geodesic (geographiclib), from metres to across the globe, at every latitude."""
+    from stationmap.query.nearest import beyond, ecef
+
+    rng = np.random.default_rng(8)
+    lat1, lon1 = rng.uniform(-89, 89, 3000), rng.uniform(-180, 180, 3000)
+    scale = 10 ** rng.uniform(0, 7, 3000)  # 1 m to 10,000 km
+    az = rng.uniform(0, 360, 3000)
+    ends = [G.Direct(a, b, c, s) for a, b, c, s in zip(lat1, lon1, az, scale)]
+    lat2, lon2 = np.array([e["lat2"] for e in ends]), np.array([e["lon2"] for e in ends])
+    chord = np.linalg.norm(ecef(lat1, lon1) - ecef(lat2, lon2), axis=1)
+    geodesic = np.array([G.Inverse(a, b, c, d)["s12"] for a, b, c, d in zip(lat1, lon1, lat2, lon2)])
+    assert (chord <= geodesic + 1e-6).all()
+    assert not any(beyond(c, g) for c, g in zip(chord, geodesic))  # a chord never proves its own point farther
+    assert (geodesic - chord)[scale < 1000].max() < 1e-3  # and nearly equal nearby: few extra candidates
+
+
+def test_filtered_search_matches_brute_force_when_candidates_are_skipped():
+    """Filters that pass few points: the search skips, fetches more, or builds the passing points'
+    own index, and still gives what brute force over the passing points gives."""
+    from stationmap.model import Station
+    from stationmap.query.nearest import StationSet
+
+    lats, lons = clustered(4000, 9)
+    rng = np.random.default_rng(10)
+    kinds = np.where(rng.random(4000) < 0.005, "smart", "outdoor")  # 0.5 %: beyond what skipping takes
+    amen = [("microwave",) if r < 0.3 else () for r in rng.random(4000)]
+    stations = [Station(f"s{i:05d}", f"s{i}", str(kinds[i]), "open", float(lats[i]), float(lons[i]), "445202",
+                        "445202001", amenities=amen[i]) for i in range(4000)]
+    found = StationSet(stations)
+    qrng = random.Random(11)
+    for i in range(24):
+        lat, lon = qrng.uniform(22.5, 24.5), qrng.uniform(115, 117.5)
+        kw = [{"kind": "smart"}, {"amenities": ["microwave"]}, {"kind": "smart", "amenities": ["microwave"]}][i % 3]
+        got = nearest(found, lat, lon, k=7, **kw)
+        pool = [s for s in stations if ("kind" not in kw or s.kind == kw["kind"])
+                and set(kw.get("amenities", ())) <= set(s.amenities)]
+        ref = brute([s.lat for s in pool], [s.lon for s in pool], lat, lon)[:7]
+        assert [r.station.id for r in got] == [pool[p].id for _, p in ref]
+        assert max(abs(r.distance_m - d) for r, (d, _) in zip(got, ref)) < 1e-3
+        assert [r.station.id for r in got] == [r.station.id for r in nearest(stations, lat, lon, k=7, **kw)]
+
+
+def test_batch_answers_equal_single_queries_and_brute_force():
+    lats, lons = clustered(5000, 12)
+    index = NearestIndex(lats, lons)
+    rng = np.random.default_rng(13)
+    qlat, qlon = rng.uniform(22.5, 24.5, 400), rng.uniform(115, 117.5, 400)
+    qlat[:5], qlon[:5] = lats[:5], lons[:5]  # on a point: distance 0
+    pos, dist = index.query_many(qlat, qlon, 5)
+    assert pos.shape == dist.shape == (400, 5)
+    for r in range(400):
+        assert [(int(p), float(d)) for p, d in zip(pos[r], dist[r])] == index.query(qlat[r], qlon[r], 5)
+    for r in range(0, 400, 40):
+        ref = brute(lats, lons, qlat[r], qlon[r])[:5]
+        assert pos[r].tolist() == [p for _, p in ref]
+        assert np.abs(dist[r] - [d for d, _ in ref]).max() < 1e-3
+    small = NearestIndex([23.6, 23.5], [116.3, 116.4])
+    p2, d2 = small.query_many([23.55], [116.35], 5)  # k larger than the set: all of them
+    assert p2.shape == (1, 2) and sorted(p2[0].tolist()) == [0, 1]
+    with pytest.raises(InvalidInput):
+        index.query_many([95.0], [116.3], 5)

@@ -154,3 +154,12 @@ def test_the_same_question_gets_the_same_answer_and_a_changed_registry_a_new_one
     again = suggest(moved, 3, 2000, 1)
     assert again is not first
     assert suggest(stations, 4, 2000, 1) is not first
+
+
+def test_method_in_plain_chinese():
+    from stationmap.query.siting import method_zh
+
+    assert method_zh(0.0, 1200, 500.0).startswith("最优方案，已证明")
+    text = method_zh(0.0123, 1200, 500.0)
+    assert text.startswith("近似方案，与最优相差不超过 1.3%")  # rounded up: the claim holds
+    assert "给定候选点" in method_zh(0.0, 12, None)

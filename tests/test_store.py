@@ -142,9 +142,38 @@ def test_the_backend_is_chosen_by_the_store_setting(tmp_path, monkeypatch):
     assert not (tmp_path / "m" / "stations.gpkg").exists()
     monkeypatch.setenv("STATIONMAP_STORE", "gpkg")
     assert open_store(tmp_path / "g").describe() == f"GeoPackage {tmp_path / 'g' / 'stations.gpkg'}"
-    monkeypatch.setenv("STATIONMAP_STORE", "postgis")
-    with pytest.raises(InvalidInput, match="unknown registry store 'postgis'; choose one of gpkg, memory"):
+    monkeypatch.setenv("STATIONMAP_STORE", "auto")
+    monkeypatch.delenv("STATIONMAP_DATABASE_URL", raising=False)
+    assert open_store(tmp_path / "a").describe() == f"GeoPackage {tmp_path / 'a' / 'stations.gpkg'}"
+    monkeypatch.setenv("STATIONMAP_STORE", "nosuch")
+    with pytest.raises(InvalidInput, match="unknown registry store 'nosuch'; choose one of gpkg, memory, postgis or auto"):
         open_store(tmp_path / "p")
+
+
+def test_an_edit_writes_one_row_in_place_and_other_readers_follow(store, tmp_path):
+    """No new file: the same inode, the row changed, one log row; a reader that already read the file
+    re-reads only that row (its other stations are the very objects it held)."""
+    path = registry(tmp_path)
+    other = GpkgStore(path)
+    held = {s.id: s for s in other.all()}
+    inode = path.stat().st_ino
+    s = store.all()[0]
+    import dataclasses
+
+    assert store.change_rows(lambda current: {s.id: dataclasses.replace(s, address="就地改写")}) is True
+    assert path.stat().st_ino == inode and list(tmp_path.glob(".stations.*")) == []
+    after = other.all()
+    assert other.get(s.id).address == "就地改写"
+    assert all(x is held[x.id] for x in after if x.id != s.id)
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT address FROM stations WHERE id = ?", (s.id,)).fetchone()[0] == "就地改写"
+        assert con.execute("SELECT station_id FROM stationmap_log ORDER BY rev DESC LIMIT 1").fetchone()[0] == s.id
+    info = pyogrio.read_info(path, layer="stations")  # still a GeoPackage GDAL reads, R-tree kept in step
+    assert info["features"] == 135
+    moved = dataclasses.replace(s, lon=s.lon + 0.01)
+    store.change_rows(lambda current: {s.id: moved})
+    frame = pyogrio.read_dataframe(path, layer="stations", bbox=(moved.lon - 1e-6, moved.lat - 1e-6, moved.lon + 1e-6, moved.lat + 1e-6))
+    assert frame["id"].tolist() == [s.id]
 
 
 def test_a_registry_written_before_last_verified_existed_reads_as_never_verified(tmp_path):

@@ -1,7 +1,8 @@
 """The store contract: what every registry backend promises, checked through `StationStore` only.
 
 Parametrised over `stationmap.store.BACKENDS`, so a new backend runs this suite as soon as it is
-named there and given a factory in `FACTORIES` (a missing factory fails loudly).
+named there and given a factory in `FACTORIES` (a missing factory fails loudly). PostGIS runs against
+a real PostgreSQL server started by the `postgres_server` fixture (a fresh database per test).
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import dataclasses
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import pytest
 
@@ -26,14 +27,14 @@ class RecordingJournal:
         self._lock = threading.Lock()
         self._tickets = 0
 
-    def recover(self, current: list[Station]) -> None:
-        self._add("recover", [s.id for s in current])
+    def recover(self, current: Mapping[str, Station]) -> None:
+        self._add("recover", sorted(current))
 
-    def begin(self, old: list[Station], new: list[Station], note: dict[str, Any] | None) -> str:
+    def begin(self, items: list[tuple[str, Station | None, Station | None]], note: dict[str, Any] | None) -> str:
         with self._lock:
             self._tickets += 1
             ticket = f"ticket-{self._tickets}"
-        self._add("begin", ticket, [s.id for s in old], [s.id for s in new], note)
+        self._add("begin", ticket, [(sid, before is not None, after is not None) for sid, before, after in items], note)
         return ticket
 
     def commit(self, ticket: Any) -> None:
@@ -50,9 +51,16 @@ class RecordingJournal:
             self.calls.append(call)
 
 
-FACTORIES: dict[str, Callable[[Path, Journal | None], StationStore]] = {
-    "gpkg": lambda directory, journal: GpkgStore(directory / "stations.gpkg", journal=journal),
-    "memory": lambda directory, journal: MemoryStore(journal=journal),
+def _postgis(url: str, journal: Journal | None) -> StationStore:
+    from stationmap.store.postgis import PostgisStore
+
+    return PostgisStore(url, journal=journal)
+
+
+FACTORIES: dict[str, Callable[[Path, str, Journal | None], StationStore]] = {
+    "gpkg": lambda directory, url, journal: GpkgStore(directory / "stations.gpkg", journal=journal),
+    "memory": lambda directory, url, journal: MemoryStore(journal=journal),
+    "postgis": lambda directory, url, journal: _postgis(url, journal),
 }
 
 
@@ -61,15 +69,26 @@ def new_station(i: int, **extra: Any) -> Station:
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request) -> str:
+def backend(request, monkeypatch) -> str:
+    """The backend's name; for PostGIS a fresh database, also as STATIONMAP_DATABASE_URL for `open_store`."""
+    if request.param == "postgis":
+        monkeypatch.setenv("STATIONMAP_DATABASE_URL", request.getfixturevalue("postgis_url"))
     return request.param
 
 
 @pytest.fixture
-def journaled(backend, tmp_path) -> tuple[StationStore, RecordingJournal]:
+def make(backend, tmp_path) -> Callable[[Journal | None], StationStore]:
+    """A new store object of the backend on the test's registry (the same file or database each time)."""
+    import os
+
+    return lambda journal: FACTORIES[backend](tmp_path, os.environ.get("STATIONMAP_DATABASE_URL", ""), journal)
+
+
+@pytest.fixture
+def journaled(make) -> tuple[StationStore, RecordingJournal]:
     """A backend holding three stations, with a recording journal that has seen nothing yet."""
     journal = RecordingJournal()
-    store = FACTORIES[backend](tmp_path, journal)
+    store = make(journal)
     store.replace_all([new_station(i) for i in range(3)])
     journal.calls.clear()
     return store, journal
@@ -83,10 +102,12 @@ def store(journaled) -> StationStore:
 def failing_writes(store: StationStore, monkeypatch) -> None:
     """Make the backend's write step fail (disk full, say): the one seam this suite opens."""
 
-    def no_space(stations: list[Station]) -> None:
+    def no_space(*_args: Any) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(store, "_write", no_space)
+    if hasattr(store, "_write_rows"):
+        monkeypatch.setattr(store, "_write_rows", no_space)
 
 
 # -- opening ------------------------------------------------------------------------------------
@@ -147,7 +168,7 @@ def test_last_verified_is_written_journaled_and_read_back(journaled):
     assert store.update(lambda stations: [dataclasses.replace(x, last_verified="2025-06-02") if x.id == s.id else x
                                           for x in stations], {"action": "verify"}) is True
     assert store.get(s.id).last_verified == "2025-06-02" and store.version() != version
-    assert [c for c in journal.calls if c[0] == "begin"][0][4] == {"action": "verify"}
+    assert [c for c in journal.calls if c[0] == "begin"][0][2:] == ([(s.id, True, True)], {"action": "verify"})
     others = [x for x in store.all() if x.id != s.id]
     assert all(x.last_verified == "" for x in others) and len(others) == 2
 
@@ -169,7 +190,7 @@ def test_a_change_writes_and_changes_the_version(journaled):
     ids = [x.id for x in before]
     ticket = journal.calls[1][1]
     assert journal.calls == [("recover", ids),
-                             ("begin", ticket, ids, sorted(ids + [s.id]), {"actor": "test", "action": "create"}),
+                             ("begin", ticket, [(s.id, False, True)], {"actor": "test", "action": "create"}),
                              ("commit", ticket)]
 
 
@@ -227,7 +248,8 @@ def test_replace_all(journaled):
     assert store.replace_all(list(reversed(stations))) is False
     assert store.version() == version
     assert journal.names() == ["recover", "begin", "commit", "recover"]
-    assert journal.calls[1][4] == {"actor": "test", "action": "import"}
+    assert journal.calls[1][3] == {"actor": "test", "action": "import"}
+    assert sorted(c[0] for c in journal.calls[1][2]) == sorted({s.id for s in stations} | {new_station(i).id for i in range(3)})
 
 
 def test_replace_all_with_nothing_empties_the_registry(store):
@@ -262,3 +284,88 @@ def test_concurrent_updates_from_threads_lose_nothing(journaled):
     assert not errors and not any(t.is_alive() for t in threads)
     assert {s.id for s in store.all()} == {s.id for s in before} | {new_station(100 + i).id for i in range(8)}
     assert journal.names() == ["recover", "begin", "commit"] * 8  # each write whole, under the lock
+
+
+# -- row changes: what an edit costs is its rows ---------------------------------------------------
+def test_change_rows_creates_updates_and_deletes_named_rows_only(journaled):
+    store, journal = journaled
+    a, b, c = store.all()
+    version = store.version()
+    moved = dataclasses.replace(a, address="新地址")
+    added = new_station(50)
+    assert store.change_rows(lambda current: {a.id: moved, b.id: None, added.id: added}, {"action": "edit"}) is True
+    assert store.all() == sorted([moved, c, added], key=lambda s: s.id)
+    assert store.get(a.id) == moved and store.version() != version
+    with pytest.raises(NotFound):
+        store.get(b.id)
+    ticket = journal.calls[1][1]
+    assert journal.calls == [("recover", sorted([a.id, b.id, c.id])),
+                             ("begin", ticket, sorted([(a.id, True, True), (b.id, True, False), (added.id, False, True)]),
+                              {"action": "edit"}),
+                             ("commit", ticket)]
+
+
+def test_change_rows_sees_the_registry_as_a_mapping_and_unchanged_rows_write_nothing(journaled):
+    store, journal = journaled
+    before, version = store.all(), store.version()
+    seen: list[set[str]] = []
+
+    def same(current: Mapping[str, Station]) -> dict[str, Station | None]:
+        seen.append(set(current))
+        return {s.id: current[s.id] for s in before} | {"no-such-station": None}
+
+    assert store.change_rows(same) is False
+    assert seen == [{s.id for s in before}] and store.all() == before and store.version() == version
+    assert journal.names() == ["recover"]
+
+
+def test_change_rows_that_raises_or_fails_to_write_leaves_the_registry(journaled, monkeypatch):
+    store, journal = journaled
+    before, version = store.all(), store.version()
+
+    def half_way(current: Mapping[str, Station]) -> dict[str, Station | None]:
+        raise RuntimeError("change failed half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        store.change_rows(half_way)
+    failing_writes(store, monkeypatch)
+    with pytest.raises(OSError, match="No space"):
+        store.change_rows(lambda current: {before[0].id: None})
+    monkeypatch.undo()
+    assert store.all() == before and store.version() == version
+    assert journal.names() == ["recover", "recover", "begin", "abort"]
+
+
+def test_a_row_must_be_keyed_by_its_own_id(store):
+    s = new_station(60)
+    with pytest.raises(ValueError, match="holds station"):
+        store.change_rows(lambda current: {"other-id": s})
+
+
+def test_row_changes_from_threads_lose_nothing_and_a_second_reader_follows(journaled, backend, make):
+    store, journal = journaled
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def add(i: int) -> None:
+        try:
+            start.wait(30)
+            s = new_station(200 + i)
+            store.change_rows(lambda current: {s.id: s})
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors and len(store.all()) == 9
+    assert journal.names() == ["recover", "begin", "commit"] * 6
+    if backend != "memory":  # another reader of the same registry sees every row written
+        other = make(None)
+        assert other.all() == store.all()
+        s = store.all()[0]
+        store.change_rows(lambda current: {s.id: dataclasses.replace(s, phone="0663-7654321")})
+        assert other.get(s.id).phone == "0663-7654321" and other.all() == store.all()
+        assert other.version() == store.version()

@@ -2,7 +2,8 @@
 
 The management API itself (sign-in, edits, audit, telemetry, usage, live status) is `stationmap.api.admin`.
 `init_app` sets up rate limits (public per client address, telemetry per station and address, login per
-address) and trusts X-Forwarded-For only from `proxy_count` proxies.
+address; counted in Redis when `redis_url` is set, so that they hold across workers and machines) and
+trusts X-Forwarded-For only from `proxy_count` proxies.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def init_app(app: Flask) -> None:
 
     app.extensions["stationmap_limiter"] = Limiter(
         key_func=_rate_key, app=app, default_limits=[_rate_limit], default_limits_exempt_when=lambda: not _rate_limit(),
-        storage_uri="memory://", headers_enabled=True, strategy="moving-window")
+        storage_uri=cfg["redis_url"] or "memory://", headers_enabled=True, strategy="moving-window")
     app.register_blueprint(bp)
 
 

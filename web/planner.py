@@ -1,78 +1,58 @@
-"""The planner page's content: coverage, gaps and suggested sites from the library, drawn by
-`stationmap.maps.mapview.coverage_map` (shifted into the basemap's datum there); population figures come
-from the engine's demand layer and are labelled as modelled.
+"""The planner page: loaded once, then it asks the API (web/static/planner.js). The page itself carries
+only the map (basemap, district lines), the stations (as a JSON data block, names set as text by the
+script) and what the script needs to ask: the API's addresses, the question in the address bar, the
+travel-mode names and the what-if bounds. Coverage, gaps and sites arrive as the API's answers (202 and
+polling while one is new); nothing here waits for a computation.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from flask import url_for
-from shapely.geometry import shape
 
-from stationmap import present
+from stationmap.errors import InvalidInput
 from stationmap.maps import mapview
+from stationmap.maps.words import words
 from stationmap.model import Station
-from stationmap.query import travel
+from stationmap.query import travel, whatif
 
-from . import questions, settings
-
-
-@dataclass(frozen=True)
-class CoverageShapes:
-    """Covered and uncovered land (WGS-84 shapely) from a stored coverage answer, for the planner's map."""
-
-    covered: Any
-    uncovered: Any
-
-    @classmethod
-    def from_geojson(cls, doc: dict[str, Any]) -> "CoverageShapes":
-        parts = {f["properties"]["coverage"]: shape(f["geometry"]) for f in doc["features"]}
-        return cls(parts["covered"], parts["uncovered"])
+from . import settings
 
 
 def plan(stations: list[Station], reach_args: dict[str, Any], n: int, basemap: str, lang: str,
          asset_base: str) -> dict[str, Any]:
-    """Template context: map parts, summary, district/township rows, gaps, suggested sites, download links.
-
-    The answers come from `questions` (computed apart); `questions.Pending` propagates while one is new.
-    """
-    from stationmap.query.coverage import Gap
-
+    """Template context: the map parts (with the planner's data block), the question for the form."""
     k = reach_args.get("min_stations") or 1
-    answers = questions.answer_all(("coverage", reach_args, 0), *([("suggest", reach_args, n)] if n else []))
-    data, meta = answers[0]
-    siting = answers[1][0] if n else None
-    reach = meta["reach_m"]
-    rows = present.coverage_rows(data["table"])
-    gap_rows = [Gap.from_dict(g).to_dict() for g in data["gaps"][:20]]
-    m = mapview.coverage_map(CoverageShapes.from_geojson(data["geojson"]), stations, gap_rows,
-                             (siting or {}).get("sites", []), basemap=basemap, settings=settings(), lang=lang,
-                             asset_base=asset_base)
-
-    q = {key: v for key, v in reach_args.items() if v is not None}
-    downloads = {
-        "coverage_csv": url_for("api.coverage_view", **q, format="csv"),
-        "coverage_geojson": url_for("api.coverage_view", **q, format="geojson"),
-        "gaps_csv": url_for("api.gaps_view", **q, format="csv", limit=1000),
-        "gaps_geojson": url_for("api.gaps_view", **q, format="geojson", limit=1000),
+    m = mapview.base_map(basemap=basemap, settings=settings(), lang=lang, asset_base=asset_base, zoom=9)
+    boundaries = mapview.add_boundaries(m, basemap)
+    crs = mapview.BASEMAPS[basemap].crs
+    payload = {
+        "lang": lang, "crs": crs, "basemap": basemap,
+        "api": {"coverage": url_for("api.coverage_view"), "gaps": url_for("api.gaps_view"),
+                "suggest": url_for("api.suggest_view"), "whatif": url_for("api.whatif_view"),
+                "jobs": url_for("api.job_view", key="KEY")},
+        "question": {key: v for key, v in {**reach_args, "min_stations": k, "n": n}.items() if v is not None},
+        "stations": [{"id": s.id, "n": s.name, "k": s.kind, "st": s.status, "w": [s.lat, s.lon],
+                      "p": list(mapview.to_display(s.lat, s.lon, basemap))} for s in stations],
+        "modes": {m_: words(lang)[m_] for m_ in travel.MODES},
+        "limits": {"add": whatif.MAX_ADD, "remove": whatif.MAX_REMOVE},
+        "words": words(lang),
     }
-    if n:
-        downloads.update(sites_csv=url_for("api.suggest_view", **q, n=n, format="csv"),
-                         sites_geojson=url_for("api.suggest_view", **q, n=n, format="geojson"))
-    return {
-        "parts": mapview.render_parts(m), "reach_m": reach,
-        "reach_label": _reach_label(reach, meta["minutes"], meta["mode"], lang),
-        "form": {**reach_args, "n": n, "min_stations": k}, "city": rows[0],
-        "district_rows": [r for r in rows if r["level"] == "district"],
-        "township_rows": sorted((r for r in rows if r["level"] == "township"),
-                                key=lambda r: (r.get("population_share") or 0)),
-        "gaps": gap_rows, "siting": siting, "downloads": downloads,
-    }
+    m.add_child(mapview.DataLayer("SMPlanner.init", [m, boundaries], "sm-plan-data", payload,
+                                  [("gcoord", asset_base + "vendor/gcoord/gcoord.global.prod.js"),
+                                   ("planner_js", asset_base + "planner.js")]))
+    m.fit_bounds(boundaries.get_bounds())
+    return {"parts": mapview.render_parts(m), "form": {**reach_args, "n": n, "min_stations": k},
+            "reach_label": reach_label(reach_args, lang), "planner_css": asset_base + "planner.css"}
 
 
-def _reach_label(reach: float, minutes: float | None, mode: str | None, lang: str) -> str:
+def reach_label(args: dict[str, Any], lang: str) -> str:
     """'电动车 15 分钟（直线 2,885 米）' on the Chinese page; the library's English label otherwise."""
+    try:
+        reach = travel.resolve_reach(args.get("reach_m"), args.get("minutes"), args.get("mode"))
+    except InvalidInput:  # the page still loads; the API says what is wrong with the question
+        return ""
+    minutes, mode = args.get("minutes"), args.get("mode")
     if lang == "en":
         return travel.describe_reach(reach, minutes, mode)
     if minutes is not None:

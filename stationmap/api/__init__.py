@@ -6,14 +6,14 @@
   the one place a request is answered (`Service.handle`, `Service.call`);
 - the routes, by group: `stations` (stations, nearest, boundaries, health), `planning` (coverage,
   gaps, siting, jobs; `questions`: the 202 flow), `admin` (sign-in, edits, audit, telemetry, usage,
-  live status), `reports` (workers' reports, last verified), `ogc` (OGC API – Features), `openapi` (the document, built from the table).
+  live status), `reports` (workers' reports, last verified), `qr` (QR codes of the station pages), `ogc` (OGC API – Features), `openapi` (the document, built from the table).
 
 The web app (`web/`) is a thin adapter over this package, and `stationmap render` calls it in process.
 A new group module is added to the imports below; a new route is one decorated handler in its group.
 """
 from __future__ import annotations
 
-from . import admin, ogc, openapi, planning, reports, stations  # noqa: F401  (each fills the route table)
+from . import admin, ogc, openapi, planning, qr, reports, stations  # noqa: F401  (each fills the route table)
 from .core import Answer, Fields, Request
 from .routes import TABLE, Body, Doc, Reply, Route, RouteTable
 from .service import Service

@@ -4,13 +4,14 @@ re-importing the same file changes nothing.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .. import config
 from ..errors import ImportRejected, InvalidInput, StationmapError
-from ..geo import geography
+from ..geo import datums, geography, metric
 from ..geo.geodesic import distance_m
 from ..model import Station, make_station, stable_id
 from ..store import StationStore
@@ -60,15 +61,64 @@ def _coords(rec: dict[str, Any]) -> None:
     rec.pop("coords", None)
 
 
+def _plain_point(rec: dict[str, Any], crs: str) -> tuple[float, float] | None:
+    """The WGS-84 point a record gives as plain numbers (what `make_station` will locate), else None."""
+    try:
+        lat, lon = float(rec["lat"]), float(rec["lon"])
+        if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+            return None
+        return datums.to_wgs84(lat, lon, crs)
+    except (KeyError, TypeError, ValueError, StationmapError):
+        return None
+
+
+def locator(points: list[tuple[float, float]]) -> Callable[[float, float], metric.Place]:
+    """`metric.locate` for many points at once: the points inside Jieyang located in one vectorised pass
+    (one point-in-polygon call, one assignment to districts and townships); any other point goes to
+    `metric.locate` itself, which says why it is refused."""
+    import numpy as np
+    import shapely
+
+    found: dict[tuple[float, float], metric.Place] = {}
+    if points:
+        lats = np.array([p[0] for p in points])
+        lons = np.array([p[1] for p in points])
+        city = geography.city().geometry.iloc[0]
+        inside = shapely.covers(city, shapely.points(lons, lats))
+        if inside.any():
+            x, y = metric.to_metric(lons[inside], lats[inside])
+            districts, townships = metric.assign_units(x, y)
+            layers = metric.metric_layers()
+            for (lat, lon), d, t in zip(np.asarray(points)[inside].tolist(), districts.tolist(), townships.tolist()):
+                found[(lat, lon)] = metric.Place(d, layers.district_names[d], t, layers.township_names[t])
+
+    def locate(lat: float, lon: float) -> metric.Place:
+        hit = found.get((lat, lon))
+        return hit if hit is not None else metric.locate(lat, lon)
+
+    return locate
+
+
 def parse_rows(rows: list[Row], crs: str, geocoder: Geocoder) -> tuple[list[tuple[int, Station]], list[tuple[int, str]], list[str]]:
     """Validate rows into stations; every problem with its row number."""
     stations, problems, approximate = [], [], []
-    for row in rows:
+    records: list[tuple[Row, dict[str, Any], str | None]] = []
+    for row in rows:  # coordinates first, so that every given point is located in one pass
         rec = dict(row.record)
         try:
+            if "_error" not in rec:
+                _coords(rec)
+        except StationmapError as exc:
+            records.append((row, rec, str(exc)))
+            continue
+        records.append((row, rec, None))
+    located = locator([p for _, rec, err in records if err is None and (p := _plain_point(rec, crs)) is not None])
+    for row, rec, error in records:
+        try:
+            if error is not None:
+                raise InvalidInput(error)
             if "_error" in rec:
                 raise InvalidInput(rec["_error"])
-            _coords(rec)
             given_district = geography.district_code(rec["district"]) if rec.get("district") else None
             row_crs = crs
             if "lat" not in rec and "lon" not in rec and rec.get("name"):
@@ -77,7 +127,7 @@ def parse_rows(rows: list[Row], crs: str, geocoder: Geocoder) -> tuple[list[tupl
                 rec.update(lat=hit.lat, lon=hit.lon, location_source=hit.source)
                 row_crs = "wgs84"
                 approximate.append(f"row {row.number} {rec.get('name')}: {hit.source}")
-            station = make_station(rec, crs=row_crs)
+            station = make_station(rec, crs=row_crs, locate=located)
             if given_district and given_district != station.district:
                 names = geography.districts()["name"]
                 raise InvalidInput(f"所属县区 says {names[given_district]} but the point lies in "
@@ -92,15 +142,45 @@ def _distance_m(a: Station, b: Station) -> float:
     return distance_m(a.lat, a.lon, b.lat, b.lon)
 
 
+_CELL_DEG = 0.001  # grid cell for the duplicate search: over 30 m on both axes up to 60 degrees of latitude
+
+
+def _cell(s: Station) -> tuple[int, int]:
+    return math.floor(s.lat / _CELL_DEG), math.floor(s.lon / _CELL_DEG)
+
+
+class _Near:
+    """Stations by name and grid cell, in the order added: the ones of a name within 30 m of a point are
+    in its cell or the eight around it, so a search looks at those alone."""
+
+    def __init__(self) -> None:
+        self._cells: dict[tuple[str, int, int], list[tuple[int, int | None, Station]]] = {}
+        self._count = 0
+
+    def add(self, number: int | None, s: Station) -> None:
+        self._cells.setdefault((s.name, *_cell(s)), []).append((self._count, number, s))
+        self._count += 1
+
+    def first(self, s: Station, ok: Callable[[int | None, Station], bool]) -> tuple[int | None, Station] | None:
+        """The first added station of the same name within DUPLICATE_RADIUS_M of `s` for which `ok` holds."""
+        i, j = _cell(s)
+        near = [e for di in (-1, 0, 1) for dj in (-1, 0, 1) for e in self._cells.get((s.name, i + di, j + dj), ())]
+        for _order, n, o in sorted(near, key=lambda e: e[0]):
+            if _distance_m(s, o) <= DUPLICATE_RADIUS_M and ok(n, o):
+                return n, o
+        return None
+
+
 def check_duplicates(new: list[tuple[int, Station]], existing: Iterable[Station]) -> list[tuple[int, str]]:
     """The same name within 30 m of another station (a duplicate), and ids given to two rows."""
     problems = []
     seen: dict[str, tuple[int, Station]] = {}
-    others = [(None, s) for s in existing]
+    others, rows_seen = _Near(), _Near()
+    for s in existing:
+        others.add(None, s)
     for number, s in new:
-        twin = next(((n, o) for n, o in others + list(seen.values())
-                     if o.name == s.name and _distance_m(s, o) <= DUPLICATE_RADIUS_M and (n is not None or o.id != s.id)),
-                    None)
+        twin = (others.first(s, lambda n, o: o.id != s.id)  # the registry's stations come first, then earlier rows
+                or rows_seen.first(s, lambda n, o: True))
         if twin:
             where = f"row {twin[0]}" if twin[0] is not None else f"station {twin[1].id}"
             problems.append((number, f"same name as {where}, only {_distance_m(s, twin[1]):.0f} m away: a duplicate"
@@ -109,7 +189,9 @@ def check_duplicates(new: list[tuple[int, Station]], existing: Iterable[Station]
             problems.append((number, f"id {s.id} is also used by row {seen[s.id][0]}"
                              + (" (same name in the same district: give each row its own 编号/id)"
                                 if s.id == stable_id(s.name, s.district) else "")))
-        seen.setdefault(s.id, (number, s))
+        if s.id not in seen:
+            seen[s.id] = (number, s)
+            rows_seen.add(number, s)
     return problems
 
 

@@ -19,7 +19,7 @@ from ..errors import InvalidInput
 from ..geo import geography
 from .sheets import plain_cell
 
-MAX_ROWS = 20000
+MAX_ROWS = 250_000  # a national registry (184,200 stations) with room to spare
 
 # Column headers seen in union lists -> record keys. Matching ignores case, spaces and brackets.
 HEADERS: dict[str, tuple[str, ...]] = {

@@ -6,14 +6,15 @@ Everything stored or computed is WGS-84; other datums exist only at the edges.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
 import prcoords
-import shapely
-from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidInput
+
+if TYPE_CHECKING:  # numpy and shapely load with the geometry functions: a point needs neither
+    import numpy as np
+    from shapely.geometry.base import BaseGeometry
 
 CRS_NAMES = ("wgs84", "gcj02", "bd09")
 
@@ -61,6 +62,8 @@ def from_wgs84(lat: float, lon: float, crs: str) -> tuple[float, float]:
 
 
 def _vertices(fn: Callable[[float, float, str], tuple[float, float]], crs: str):
+    import numpy as np
+
     def xy(coords: np.ndarray) -> np.ndarray:
         return np.array([fn(lat, lon, crs)[::-1] for lon, lat in coords], dtype=float).reshape(-1, 2)
 
@@ -69,9 +72,13 @@ def _vertices(fn: Callable[[float, float, str], tuple[float, float]], crs: str):
 
 def geometry_to_wgs84(geom: BaseGeometry, crs: str) -> BaseGeometry:
     """Every vertex of a shapely geometry (x=lon, y=lat) from `crs` to WGS-84."""
+    import shapely
+
     return shapely.transform(geom, _vertices(to_wgs84, check_crs(crs)))
 
 
 def geometry_from_wgs84(geom: BaseGeometry, crs: str) -> BaseGeometry:
     """Every vertex of a shapely geometry from WGS-84 to `crs`, e.g. for drawing on an Amap basemap."""
+    import shapely
+
     return shapely.transform(geom, _vertices(from_wgs84, check_crs(crs)))

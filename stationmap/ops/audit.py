@@ -3,13 +3,14 @@
 `AuditLog` is the station store's journal (`stationmap.store.Journal`), so every registry write is
 recorded under the same exclusive lock, in `DATA_DIR/audit.sqlite`:
 
-1. `begin` commits a *pending* change carrying a digest of the registry before and after;
-2. the store renames the new GeoPackage into place;
+1. `begin` commits a *pending* change carrying the rows about to change, before and after;
+2. the store writes those rows (one transaction) or the whole registry (renamed into place);
 3. `commit` marks the change *committed*.
 
 A writer killed between 1 and 3 leaves a pending change; the next writer (or reader, through
-`reconcile`) settles it under the lock by comparing the registry's digest: equal to "after" means
-the rename happened (committed), otherwise it did not (aborted). So log and registry cannot diverge.
+`reconcile`) settles it under the lock by comparing the registry's rows with the change's: every row
+as "after" means the write happened (committed), otherwise it did not (aborted). So log and registry
+cannot diverge, and no step costs more than the rows the change touches.
 
 Steps that change no station (a worker's report filed, an editor resolving it) are *notes*: `note`
 writes a committed change without items and one row in `notes` (station and a small JSON detail),
@@ -17,17 +18,17 @@ so they take their place in the same sequence and read back through `entries` wi
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from ..files.sheets import rows_csv
 from ..hours import TZ
 from ..model import Station
+from ..store.rows import record
 from .db import connect, iso_utc, parse_utc, time_bound, transaction, utc_now
 
 FILENAME = "audit.sqlite"
@@ -65,15 +66,6 @@ CREATE INDEX IF NOT EXISTS changes_pending ON changes (state) WHERE state = 'pen
 """
 CSV_COLUMNS = ("seq", "at_utc", "at_local", "actor", "role", "action", "station_id", "op", "changed",
                "before", "after", "detail")
-
-
-def registry_digest(stations: Iterable[Station]) -> str:
-    """SHA-256 of the registry's content (records in id order): equal digests, equal registries."""
-    h = hashlib.sha256()
-    for s in sorted(stations, key=lambda s: s.id):
-        h.update(json.dumps(s.to_record(), sort_keys=True, ensure_ascii=False).encode())
-        h.update(b"\n")
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -118,38 +110,32 @@ class AuditLog:
         return connect(self.path, SCHEMA)
 
     # -- the store's journal protocol (called under the store lock) ----------------------------
-    def recover(self, current: list[Station]) -> None:
-        """Settle changes a killed writer left pending, judging by the registry as it is now."""
+    def recover(self, current: Mapping[str, Station]) -> None:
+        """Settle changes a killed writer left pending, judging by the changed rows as they are now."""
         with self._db() as con:
-            pending = con.execute("SELECT seq, digest_after FROM changes WHERE state = 'pending'").fetchall()
+            pending = [r[0] for r in con.execute("SELECT seq FROM changes WHERE state = 'pending'")]
             if not pending:
                 return
-            digest = registry_digest(current)
             with transaction(con):
-                for row in pending:
-                    state = "committed" if row["digest_after"] == digest else "aborted"
+                for seq in pending:
+                    items = con.execute("SELECT station_id, after FROM items WHERE seq = ?", (seq,)).fetchall()
+                    done = bool(items) and all(_dump(current.get(r["station_id"])) == r["after"] for r in items)
                     con.execute("UPDATE changes SET state = ?, settled_utc = ? WHERE seq = ? AND state = 'pending'",
-                                (state, iso_utc(utc_now()), row["seq"]))
+                                ("committed" if done else "aborted", iso_utc(utc_now()), seq))
 
-    def begin(self, old: list[Station], new: list[Station], note: dict[str, Any] | None) -> int:
+    def begin(self, items: list[tuple[str, Station | None, Station | None]], note: dict[str, Any] | None) -> int:
+        """Record the rows about to change (id, before, after) as a pending change; returns its ticket."""
         note = note or {}
-        before = {s.id: s for s in old}
-        after = {s.id: s for s in new}
-        items = []
-        for sid in sorted(before.keys() | after.keys()):
-            b, a = before.get(sid), after.get(sid)
-            if b == a:
-                continue
-            op = "create" if b is None else "delete" if a is None else "update"
-            items.append((sid, op, _dump(b), _dump(a)))
+        rows = [(sid, "create" if b is None else "delete" if a is None else "update", _dump(b), _dump(a))
+                for sid, b, a in items]
         with self._db() as con, transaction(con):
             seq = con.execute(
                 "INSERT INTO changes (uid, at_utc, actor, role, action, state, digest_before, digest_after) "
-                "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, 'pending', '', '')",
                 (uuid.uuid4().hex, iso_utc(utc_now()), str(note.get("actor") or "unknown"), str(note.get("role") or ""),
-                 str(note.get("action") or "update"), registry_digest(old), registry_digest(new))).lastrowid
+                 str(note.get("action") or "update"))).lastrowid
             con.executemany("INSERT INTO items (seq, station_id, op, before, after) VALUES (?, ?, ?, ?, ?)",
-                            [(seq, *item) for item in items])
+                            [(seq, *row) for row in rows])
         return seq
 
     def note(self, actor: str, role: str, action: str, station_id: str, district: str,
@@ -220,12 +206,12 @@ class AuditLog:
 
 
 def _dump(station: Station | None) -> str | None:
-    return None if station is None else json.dumps(station.to_record(), ensure_ascii=False, sort_keys=True)
+    return None if station is None else json.dumps(record(station), ensure_ascii=False, sort_keys=True)
 
 
 def reconcile(store) -> None:
-    """Settle pending entries now, under the store's lock (a no-op write: nothing is written)."""
-    store.update(lambda stations: stations)
+    """Settle pending entries now, under the store's lock (a row change of no rows: nothing is written)."""
+    store.change_rows(lambda _current: {})
 
 
 def csv_text(entries: Iterable[AuditEntry]) -> str:

@@ -1,7 +1,8 @@
 """Changing one station: create, edit, close, reopen, verify, delete — validated, permitted, never lost.
 
-Every function runs its checks inside the store's locked update, so the permission and version
-checks see the registry exactly as it is written over:
+Every function is one row change of the store (`change_rows`: the station's row and its audit entry,
+whatever the registry's size), and runs its checks inside it, under the store's lock, so the
+permission and version checks see the registry exactly as it is written over:
 - validation is the import's (`make_station`, `with_changes`, duplicate check);
 - an editor may only touch stations in their district, and may not move one out of it;
 - edits and deletes name the version they start from (`if_match`, the station's ETag, or "*");
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Mapping
 
 from ..checks import lat_lon
 from ..errors import Conflict, InvalidInput, NotFound, PreconditionRequired
@@ -49,19 +50,21 @@ def _to_wgs84(changes: dict[str, Any], crs: str) -> dict[str, Any]:
     return {**changes, "lat": lat, "lon": lon}
 
 
-def _check_duplicate(station: Station, others: list[Station]) -> None:
+def _check_duplicate(station: Station, current: Mapping[str, Station]) -> None:
+    """The import's duplicate rule, asked only of the stations bearing the same name (a duplicate shares it)."""
     from ..files.imports import check_duplicates
 
-    problems = check_duplicates([(1, station)], [o for o in others if o.id != station.id])
+    namesakes = [o for o in current.values() if o.name == station.name and o.id != station.id]
+    problems = check_duplicates([(1, station)], namesakes) if namesakes else []
     if problems:
         raise InvalidInput(problems[0][1])
 
 
-def _find(stations: list[Station], station_id: str) -> tuple[int, Station]:
-    for i, s in enumerate(stations):
-        if s.id == station_id:
-            return i, s
-    raise NotFound(f"no station with id {station_id!r}")
+def _find(current: Mapping[str, Station], station_id: str) -> Station:
+    found = current.get(station_id)
+    if found is None:
+        raise NotFound(f"no station with id {station_id!r}")
+    return found
 
 
 def _check_version(station: Station, if_match: str | None) -> None:
@@ -84,13 +87,13 @@ def create_station(store: StationStore, user: User, record: dict[str, Any], crs:
     station = make_station(_to_wgs84(dict(record), crs))
     user.check_district(station.district, f"the new station {station.name}")
 
-    def change(stations: list[Station]) -> list[Station]:
-        if any(s.id == station.id for s in stations):
+    def change(current: Mapping[str, Station]) -> dict[str, Station | None]:
+        if station.id in current:
             raise Conflict(f"a station with id {station.id} exists; edit it instead")
-        _check_duplicate(station, stations)
-        return stations + [station]
+        _check_duplicate(station, current)
+        return {station.id: station}
 
-    store.update(change, _note(user, "create"))
+    store.change_rows(change, _note(user, "create"))
     return station
 
 
@@ -101,19 +104,19 @@ def edit_station(store: StationStore, user: User, station_id: str, changes: dict
     changes = _to_wgs84(dict(changes), crs)
     result: list[Station] = []
 
-    def change(stations: list[Station]) -> list[Station]:
-        i, current = _find(stations, station_id)
+    def change(registry: Mapping[str, Station]) -> dict[str, Station | None]:
+        current = _find(registry, station_id)
         user.check_district(current.district, f"station {station_id}")
         _check_version(current, if_match)
         new = with_changes(current, **changes)
         if new.district != current.district:
             user.check_district(new.district, f"the new location of station {station_id}")
         if new.name != current.name or (new.lat, new.lon) != (current.lat, current.lon):
-            _check_duplicate(new, stations)
+            _check_duplicate(new, registry)
         result.append(new)
-        return stations[:i] + [new] + stations[i + 1:]
+        return {station_id: new}
 
-    store.update(change, _note(user, action))
+    store.change_rows(change, _note(user, action))
     return result[0]
 
 
@@ -134,14 +137,14 @@ def verify_station(store: StationStore, user: User, station_id: str, day: date |
     when = (day or datetime.now(TZ).date()).isoformat()
     result: list[Station] = []
 
-    def change(stations: list[Station]) -> list[Station]:
-        i, current = _find(stations, station_id)
+    def change(registry: Mapping[str, Station]) -> dict[str, Station | None]:
+        current = _find(registry, station_id)
         user.check_district(current.district, f"station {station_id}")
         new = replace(current, last_verified=max(current.last_verified, when))
         result.append(new)
-        return stations[:i] + [new] + stations[i + 1:]
+        return {station_id: new}
 
-    store.update(change, _note(user, "verify"))
+    store.change_rows(change, _note(user, "verify"))
     return result[0]
 
 
@@ -149,12 +152,12 @@ def delete_station(store: StationStore, user: User, station_id: str, if_match: s
     """Remove a station from the registry; returns it as it was (the audit log keeps it too)."""
     removed: list[Station] = []
 
-    def change(stations: list[Station]) -> list[Station]:
-        i, current = _find(stations, station_id)
+    def change(registry: Mapping[str, Station]) -> dict[str, Station | None]:
+        current = _find(registry, station_id)
         user.check_district(current.district, f"station {station_id}")
         _check_version(current, if_match)
         removed.append(current)
-        return stations[:i] + stations[i + 1:]
+        return {station_id: None}
 
-    store.update(change, _note(user, "delete"))
+    store.change_rows(change, _note(user, "delete"))
     return removed[0]

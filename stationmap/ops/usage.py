@@ -7,15 +7,15 @@ carried it. `demand_rows` turns visits into weighted points, a demand layer for 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
-from ..files.sheets import records_csv
-from ..geo import geography
 from ..hours import TZ
-from ..store import StationStore
 from .db import time_bound
-from .telemetry import Telemetry
+
+if TYPE_CHECKING:  # the command line's parameters read GROUPINGS: no geography or registry for that
+    from ..store import StationStore
+    from .telemetry import Telemetry
 
 GROUPINGS = ("station", "district", "day", "week")
 _LOCAL = "datetime(ts_utc, '+8 hours')"
@@ -44,12 +44,16 @@ def visits(telemetry: Telemetry, store: StationStore | None = None, by: str = "s
             args.append(bound)
     if district:
         where.append("district = ?")
+        from ..geo import geography
+
         args.append(geography.district_code(district))
     key = _KEYS[by]
     sql = (f"SELECT {key} AS key, MIN(district) AS district, SUM(visits) AS visits, COUNT(*) AS reports "
            f"FROM reports WHERE {' AND '.join(where)} GROUP BY key ORDER BY key")
     with telemetry.db() as con:
         rows = [dict(r) for r in con.execute(sql, args)]
+    from ..geo import geography
+
     names = geography.districts()["name"]
     stations = {s.id: s for s in store.all()} if store is not None and by == "station" else {}
     out = []
@@ -90,4 +94,6 @@ def demand_csv(rows: list[dict[str, Any]]) -> str:
     """`demand_rows` as CSV text: a demand file that `stationmap.query.demand.load_demand` reads (lat, lon, weight).
 
     Names are kept inert for spreadsheets (stationmap.files.sheets)."""
+    from ..files.sheets import records_csv
+
     return records_csv(DEMAND_COLUMNS, rows)

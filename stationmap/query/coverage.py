@@ -33,6 +33,7 @@ from . import travel
 from .demand import Demand, default_demand
 
 QUAD_SEGS = 32  # 128 vertices per circle: polygon area within 0.04 % of the circle's
+CELLS_M = 1000.0  # uncovered people are drawn in 1 km squares: visible at the whole city's zoom
 _CACHE: LruCache["CoverageResult"] = LruCache(32)
 
 
@@ -203,6 +204,30 @@ class CoverageResult:
 
     def gaps(self, limit: int | None = None) -> list["Gap"]:
         return _gaps(self, limit)
+
+    def uncovered_cells(self, cell_m: float = CELLS_M) -> dict[str, Any]:
+        """The people short of `min_stations` summed into square cells of `cell_m` (METRIC_CRS), so that
+        a map shows where they are at every zoom: {"cell_m", "fields", "cells": [[south, west, north, east,
+        people reached by no station, people reached by one], ...]} (WGS-84 corners to ~10 m: for drawing).
+
+        With min_stations=1 the last figure is 0; with 2 it is those who lack only the second station."""
+        d = self.demand
+        short = np.flatnonzero((self.counts < self.min_stations) & (d.weight > 0))
+        fields = ["south", "west", "north", "east", "none", "one"]
+        if short.size == 0:
+            return {"cell_m": cell_m, "fields": fields, "cells": []}
+        gx = np.floor(d.x[short] / cell_m).astype(np.int64)
+        gy = np.floor(d.y[short] / cell_m).astype(np.int64)
+        uniq, inv = np.unique(np.column_stack((gx, gy)), axis=0, return_inverse=True)
+        inv = inv.ravel()
+        w = d.weight[short]
+        none = np.bincount(inv, weights=w * (self.counts[short] == 0), minlength=len(uniq))
+        one = np.bincount(inv, weights=w * (self.counts[short] == 1), minlength=len(uniq))
+        west, south = to_wgs84(uniq[:, 0] * cell_m, uniq[:, 1] * cell_m)
+        east, north = to_wgs84((uniq[:, 0] + 1) * cell_m, (uniq[:, 1] + 1) * cell_m)
+        cells = [[round(float(a), 4), round(float(b), 4), round(float(c), 4), round(float(e), 4), round(float(n0)),
+                  round(float(n1))] for a, b, c, e, n0, n1 in zip(south, west, north, east, none, one)]
+        return {"cell_m": cell_m, "fields": fields, "cells": cells}
 
 
 def coverage(stations: Sequence[Station], reach_m: float, min_stations: int = 1, demand: Demand | None = None,

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import Busy, InvalidInput, NotFound, StationmapError, TooManyRequests
+from ..errors import Busy, Conflict, Forbidden, InvalidInput, NotFound, StationmapError, TooManyRequests
 from . import travel
 
 REACH_STEP_M = 50.0  # straight-line reaches are asked in whole 50 m steps
@@ -188,6 +188,26 @@ class Jobs:
                                   (created,)).fetchone()[0]
         return Status(key, state, question, position=position, error=error or "", code=code or 0)
 
+    def cancel(self, key: str, client: str) -> None:
+        """Withdraw a queued question, for the client that asked it; NotFound if unknown, Conflict once it runs
+        (a running computation is not stopped: its answer is kept for whoever asks next)."""
+        with closing(self._db()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT state, client FROM jobs WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    raise NotFound(f"no question {key[:40]!r} is known")
+                if row[1] != client:
+                    raise Forbidden("only the address that asked a question can withdraw it; stop polling instead")
+                if row[0] != "queued":
+                    raise Conflict(f"the question is {row[0]}, not queued: it is not withdrawn (stop polling; "
+                                   "its answer is kept for the next asker)")
+                db.execute("DELETE FROM jobs WHERE key = ? AND state = 'queued'", (key,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
     def _admit(self, db: sqlite3.Connection, client: str) -> None:
         """The queue's bound and the client's budget, checked inside the enqueueing transaction."""
         lim = self.limits
@@ -291,7 +311,7 @@ def compute(question: Question, stations: list) -> dict[str, Any]:
         from .coverage import coverage
 
         cov = coverage(stations, question.reach_m, min_stations=question.min_stations)
-        return {"table": cov.to_dict(), "geojson": cov.to_geojson(),
+        return {"table": cov.to_dict(), "geojson": cov.to_geojson(), "cells": cov.uncovered_cells(),
                 "gaps": [g.to_dict(geometry=True) for g in cov.gaps(GAPS_KEPT)]}
     if question.kind == "suggest":
         from .siting import suggest

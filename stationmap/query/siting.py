@@ -93,7 +93,8 @@ class SitingResult:
         return {
             "n": self.n, "reach_m": round(self.reach_m, 1), "min_stations": self.min_stations,
             "sites": [s.to_dict() for s in self.sites], "total_gain": round(self.total_gain, 1),
-            "method": self.method, "optimality_gap": round(self.optimality_gap, 6),
+            "method": self.method, "method_zh": method_zh(self.optimality_gap, self.candidates, self.candidate_spacing_m),
+            "proven_optimal": self.optimality_gap <= 0, "optimality_gap": round(self.optimality_gap, 6),
             "upper_bound": round(self.upper_bound, 1), "model_total": round(self.model_total, 1),
             "candidates": self.candidates,
             "candidate_spacing_m": self.candidate_spacing_m, "demand_cell_m": self.demand_cell_m,
@@ -102,6 +103,16 @@ class SitingResult:
             "population_modelled": self.population_modelled, "population_label": self.population_label,
             "seconds": round(self.seconds, 2), "steps": list(self.steps),
         }
+
+
+def method_zh(gap: float, candidates: int, spacing_m: float | None) -> str:
+    """The method in plain Chinese, from the proven bound: optimal (proven), or within x % of the optimum."""
+    among = (f"在 {candidates:,} 个候选点（每 {spacing_m:,.0f} 米一个）中选择" if spacing_m
+             else f"在 {candidates:,} 个给定候选点中选择")
+    if gap <= 0:
+        return f"最优方案，已证明（{among}，没有别的选法能覆盖更多人）"
+    pct = math.ceil(gap * 1000) / 10  # rounded up: the claim must hold
+    return f"近似方案，与最优相差不超过 {pct:g}%（{among}；计算时限内未能证明最优）"
 
 
 def demand_cell_m(reach: float, n_candidates: int) -> float:

@@ -1,63 +1,168 @@
 """The GeoPackage backend: the registry as `DATA_DIR/stations.gpkg` (layer `stations`, EPSG:4326).
 
-The file opens as it is in QGIS. Every write builds a complete new file beside the old one and renames
-it into place under an exclusive lock, so a reader or a killed writer only ever sees the old or the new
-registry; what a killed writer left beside it is removed by `remove_dead_writers_files`.
+The file opens as it is in QGIS. An edit is one SQLite transaction on the rows it changes (rollback
+journal: a killed writer leaves a hot journal that the next opener rolls back, so the old rows stay);
+a whole-registry write (import) builds a complete new file beside the old one and renames it into place.
+Both run under an exclusive lock (`stations.lock`).
+
+Two small tables beside the layer let every process follow writes without re-reading the registry:
+`stationmap_meta` (the file's generation, new with every whole-file write) and `stationmap_log` (one row
+per station row written: its revision and id). A reader holding revision r re-reads only the rows
+logged after r. The file carries GDAL's `gdal_aspatial` marker so that GDAL and QGIS list only the
+`stations` layer. Rows are written with plain SQLite; the GeoPackage's R-tree triggers get the few
+ST_ functions they call (`_register_functions`).
 """
 from __future__ import annotations
 
 import fcntl
-import json
-import math
 import os
 import re
+import sqlite3
+import struct
+import threading
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Iterator
 
 import geopandas as gpd
 import pandas as pd
-from pyogrio.errors import DataLayerError, DataSourceError
+from shapely import from_wkb
 from shapely.geometry import Point
 
 from ..errors import RegistryUnavailable
-from ..hours import parse_hours
 from ..model import Station
-from .base import Change, Journal, StationStore, journaled_update
+from .base import Change, Item, Journal, RowChange, StationStore, journaled_rows, journaled_update, not_found
+from .rows import FIELDS, LIST_FIELDS, from_rows, to_row
 
 FILENAME = "stations.gpkg"
 LAYER = "stations"
-_LIST_FIELDS = ("amenities", "honours", "features")
+_SIDE_TABLES = """
+CREATE TABLE IF NOT EXISTS stationmap_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stationmap_log (rev INTEGER PRIMARY KEY AUTOINCREMENT, station_id TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS stationmap_station_id ON stations (id);
+"""
+_ASPATIAL = ("gdal_aspatial", "http://gdal.org/geopackage_aspatial.html", "read-write")
+
+
+class _Snapshot:
+    """What a reader holds: the file (inode), its generation and revision, and the stations."""
+
+    __slots__ = ("inode", "generation", "revision", "stations", "by_id")
+
+    def __init__(self, inode: int, generation: str, revision: int, stations: list[Station]):
+        self.inode, self.generation, self.revision = inode, generation, revision
+        self.stations = tuple(stations)
+        self.by_id = {s.id: s for s in stations}
 
 
 class GpkgStore(StationStore):
-    """The registry in one GeoPackage file, written whole and renamed into place under a flock."""
+    """The registry in one GeoPackage file: rows written in place, whole files renamed into place, under a flock."""
 
     def __init__(self, path: Path, journal: Journal | None = None):
         self.path = Path(path)
         self._journal = journal
-        self._cache: tuple[tuple, list[Station]] | None = None
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.RLock()
+        self._reader: tuple[int, int, sqlite3.Connection] | None = None  # (pid, inode, connection)
 
     def describe(self) -> str:
         return f"GeoPackage {self.path}"
 
     # -- reading -------------------------------------------------------------------------------
     def all(self) -> list[Station]:
-        st = self.path.stat()
-        key = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if self._cache is None or self._cache[0] != key:
-            try:
-                frame = gpd.read_file(self.path, layer=LAYER, engine="pyogrio")
-            except (DataLayerError, DataSourceError):
-                raise RegistryUnavailable(
-                    f"the registry {self.path} is not a readable GeoPackage with a '{LAYER}' layer; "
-                    "restore it from a backup, or move it away to start again from the sample registry") from None
-            self._cache = (key, _from_frame(frame))
-        return list(self._cache[1])
+        return list(self._fresh().stations)
+
+    def get(self, station_id: str) -> Station:
+        found = self._fresh().by_id.get(station_id)
+        if found is None:
+            raise not_found(station_id)
+        return found
 
     def version(self) -> str:
-        st = self.path.stat()  # every write renames a new file into place: a new inode and time
-        return f"gpkg:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+        with self._lock:
+            inode, generation, revision = self._state()
+        return f"gpkg:{generation}:{revision}"
+
+    def _fresh(self) -> _Snapshot:
+        """The snapshot, brought up to date: unchanged, the logged rows re-read, or the whole file re-read."""
+        with self._lock:
+            inode, generation, revision = self._state()
+            snap = self._snapshot
+            if snap is None or (snap.inode, snap.generation) != (inode, generation) or revision < snap.revision:
+                snap = self._snapshot = self._read_all(inode, generation, revision)
+            elif revision != snap.revision:
+                snap = self._snapshot = self._read_since(snap, revision)
+            return snap
+
+    def _connection(self) -> sqlite3.Connection:
+        """This process's reading connection to the file now at `path` (reopened after a rename or a fork)."""
+        try:
+            inode = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            raise RegistryUnavailable(f"the registry {self.path} is missing; open the data directory again "
+                                      "to start from the sample registry") from None
+        if self._reader is not None and self._reader[:2] == (os.getpid(), inode):
+            return self._reader[2]
+        if self._reader is not None and self._reader[0] == os.getpid():
+            self._reader[2].close()
+        try:
+            con = _open(self.path)
+        except sqlite3.DatabaseError:
+            raise _unreadable(self.path) from None
+        self._reader = (os.getpid(), inode, con)
+        return con
+
+    def _state(self) -> tuple[int, str, int]:
+        """(inode, generation, revision) of the file as it is now."""
+        con = self._connection()
+        inode = self._reader[1] if self._reader else 0
+        try:
+            con.execute("BEGIN")
+            try:
+                row = con.execute("SELECT (SELECT value FROM stationmap_meta WHERE key = 'generation'), "
+                                  "(SELECT COALESCE(MAX(rev), 0) FROM stationmap_log)").fetchone()
+            finally:
+                con.execute("COMMIT")
+            return inode, str(row[0]), int(row[1])
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+        except sqlite3.DatabaseError:
+            raise _unreadable(self.path) from None
+        st = os.stat(self.path)  # a GeoPackage written by another program: follow the file itself
+        return inode, f"file-{st.st_ino}-{st.st_mtime_ns}-{st.st_size}", 0
+
+    def _read_all(self, inode: int, generation: str, revision: int) -> _Snapshot:
+        con = self._connection()
+        try:
+            columns = _columns(con)
+            if "id" not in columns:
+                raise _unreadable(self.path)
+            rows = con.execute(f'SELECT {", ".join(_q(c) for c in columns)} FROM "{LAYER}" ORDER BY id').fetchall()
+        except sqlite3.DatabaseError:
+            raise _unreadable(self.path) from None
+        return _Snapshot(inode, generation, revision, from_rows(columns, rows))
+
+    def _read_since(self, snap: _Snapshot, revision: int) -> _Snapshot:
+        con = self._connection()
+        con.execute("BEGIN")
+        try:
+            ids = [r[0] for r in con.execute("SELECT DISTINCT station_id FROM stationmap_log WHERE rev > ? AND rev <= ?",
+                                            (snap.revision, revision))]
+            columns = _columns(con)
+            rows = _select_ids(con, columns, ids)
+        finally:
+            con.execute("COMMIT")
+        changed = {s.id: s for s in from_rows(columns, rows)}
+        by_id = dict(snap.by_id)
+        for sid in ids:
+            if sid in changed:
+                by_id[sid] = changed[sid]
+            else:
+                by_id.pop(sid, None)
+        return _Snapshot(snap.inode, snap.generation, revision, sorted(by_id.values(), key=lambda s: s.id))
 
     # -- writing -------------------------------------------------------------------------------
     @contextmanager
@@ -67,7 +172,7 @@ class GpkgStore(StationStore):
         except OSError as exc:
             raise RegistryUnavailable(f"cannot write the registry in {self.path.parent}: {exc.strerror or exc}; "
                                       "give a writable directory with --data-dir or STATIONMAP_DATA_DIR") from None
-        with lock:
+        with self._lock, lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
@@ -79,10 +184,54 @@ class GpkgStore(StationStore):
             exists = self.path.exists()
             return journaled_update(self.all() if exists else [], change, note, self._journal, self._write, exists)
 
+    def change_rows(self, change: RowChange, note: dict[str, Any] | None = None) -> bool:
+        with self._locked():
+            snap = self._fresh()
+            return journaled_rows(MappingProxyType(snap.by_id), change, note, self._journal, self._write_rows)
+
+    def _write_rows(self, items: list[Item]) -> None:
+        """The changed rows, the log and the layer's extent in one SQLite transaction."""
+        con = _open(self.path)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            _ensure_side_tables(con)
+            columns = _columns(con)
+            names = ", ".join(_q(c) for c in ("geom", *columns))
+            for sid, before, after in items:
+                if after is None:
+                    con.execute(f'DELETE FROM "{LAYER}" WHERE id = ?', (sid,))
+                else:
+                    row = to_row(after)
+                    values = [_point_blob(after.lon, after.lat), *(row[c] for c in columns)]
+                    if before is None or con.execute(f'UPDATE "{LAYER}" SET ({names}) = ({", ".join("?" * len(values))}) '
+                                                     f"WHERE id = ?", (*values, sid)).rowcount == 0:
+                        con.execute(f'INSERT INTO "{LAYER}" ({names}) VALUES ({", ".join("?" * len(values))})', values)
+                    con.execute("UPDATE gpkg_contents SET min_x = MIN(COALESCE(min_x, ?1), ?1), max_x = MAX(COALESCE(max_x, ?1), ?1), "
+                                "min_y = MIN(COALESCE(min_y, ?2), ?2), max_y = MAX(COALESCE(max_y, ?2), ?2) WHERE table_name = ?3",
+                                (after.lon, after.lat, LAYER))
+                con.execute("INSERT INTO stationmap_log (station_id) VALUES (?)", (sid,))
+            con.execute("UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE table_name = ?",
+                        (LAYER,))
+            _commit(con)
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+
     def _write(self, stations: list[Station]) -> None:
+        """A complete new file (with a new generation), renamed into place."""
         tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.gpkg")
         try:
             to_frame(stations).to_file(tmp, layer=LAYER, driver="GPKG", engine="pyogrio")
+            con = _open(tmp)
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                _ensure_side_tables(con, generation=uuid.uuid4().hex)
+                con.execute("COMMIT")
+            finally:
+                con.close()
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
@@ -93,6 +242,86 @@ class GpkgStore(StationStore):
                 os.close(dirfd)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _commit(con: sqlite3.Connection) -> None:
+    """COMMIT: the moment a row write takes effect (tests stop a writer here to kill it)."""
+    con.execute("COMMIT")
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA synchronous=FULL")
+    _register_functions(con)
+    return con
+
+
+def _ensure_side_tables(con: sqlite3.Connection, generation: str | None = None) -> None:
+    """The revision tables and GDAL's aspatial marker (inside the caller's transaction)."""
+    for stmt in _SIDE_TABLES.strip().split(";"):
+        if stmt.strip():
+            con.execute(stmt)
+    if generation or con.execute("SELECT 1 FROM stationmap_meta WHERE key = 'generation'").fetchone() is None:
+        con.execute("INSERT OR REPLACE INTO stationmap_meta (key, value) VALUES ('generation', ?)",
+                    (generation or uuid.uuid4().hex,))
+    if con.execute("SELECT 1 FROM gpkg_extensions WHERE extension_name = ?", (_ASPATIAL[0],)).fetchone() is None:
+        con.execute("INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, scope) "
+                    "VALUES (NULL, NULL, ?, ?, ?)", _ASPATIAL)
+
+
+def _columns(con: sqlite3.Connection) -> list[str]:
+    """The station fields the layer has (a file written by an older version may lack the newest)."""
+    present = {r[1] for r in con.execute(f'PRAGMA table_info("{LAYER}")')}
+    return [c for c in FIELDS if c in present]
+
+
+def _select_ids(con: sqlite3.Connection, columns: list[str], ids: list[str]) -> list[tuple]:
+    out: list[tuple] = []
+    names = ", ".join(_q(c) for c in columns)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        out += con.execute(f'SELECT {names} FROM "{LAYER}" WHERE id IN ({", ".join("?" * len(chunk))})', chunk).fetchall()
+    return out
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+def _unreadable(path: Path) -> RegistryUnavailable:
+    return RegistryUnavailable(f"the registry {path} is not a readable GeoPackage with a '{LAYER}' layer; "
+                               "restore it from a backup, or move it away to start again from the sample registry")
+
+
+# -- GeoPackage geometry blobs: what the layer's R-tree triggers need -----------------------------
+def _point_blob(lon: float, lat: float) -> bytes:
+    """A GeoPackage geometry blob: 'GP', version 0, flags (little-endian, no envelope), SRS 4326, WKB point."""
+    return struct.pack("<2sBBi", b"GP", 0, 1, 4326) + struct.pack("<BIdd", 1, 1, lon, lat)
+
+
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+
+def _bounds(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    if blob is None or len(blob) < 8 or blob[:2] != b"GP" or blob[3] & 0x10:
+        return None
+    flags = blob[3]
+    order = "<" if flags & 1 else ">"
+    size = _ENVELOPE_BYTES.get((flags >> 1) & 7, 0)
+    if size:
+        minx, maxx, miny, maxy = struct.unpack(order + "4d", blob[8:40])
+        return minx, miny, maxx, maxy
+    wkb = blob[8 + size:]
+    if len(wkb) == 21 and struct.unpack(("<" if wkb[0] else ">") + "I", wkb[1:5])[0] == 1:
+        x, y = struct.unpack(("<" if wkb[0] else ">") + "dd", wkb[5:21])
+        return x, y, x, y
+    return tuple(from_wkb(wkb).bounds)  # type: ignore[return-value]
+
+
+def _register_functions(con: sqlite3.Connection) -> None:
+    con.create_function("ST_IsEmpty", 1, lambda b: int(_bounds(b) is None), deterministic=True)
+    for name, i in (("ST_MinX", 0), ("ST_MinY", 1), ("ST_MaxX", 2), ("ST_MaxY", 3)):
+        con.create_function(name, 1, lambda b, i=i: (_bounds(b) or (None,) * 4)[i], deterministic=True)
 
 
 def remove_dead_writers_files(path: Path) -> None:
@@ -118,31 +347,9 @@ def _pid_alive(pid: int) -> bool:
 
 def to_frame(stations: list[Station]) -> gpd.GeoDataFrame:
     """Stations as the GeoPackage layer stores them (lists as JSON text)."""
-    rows = []
-    for s in stations:
-        rec = s.to_record()
-        for key in _LIST_FIELDS:
-            rec[key] = json.dumps(rec[key], ensure_ascii=False)
-        rec["demo"] = int(rec["demo"])
-        rec["year_opened"] = rec["year_opened"] if rec["year_opened"] is not None else -1
-        rows.append(rec)
-    columns = list(Station.__dataclass_fields__)
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame([to_row(s) for s in stations], columns=list(FIELDS))
     geometry = [Point(s.lon, s.lat) for s in stations]
     return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
 
 
-def _from_frame(frame: gpd.GeoDataFrame) -> list[Station]:
-    out = []
-    for rec in frame.drop(columns="geometry").to_dict("records"):
-        for key in _LIST_FIELDS:
-            rec[key] = tuple(json.loads(rec[key] or "[]"))
-        year = rec.get("year_opened")
-        rec["year_opened"] = None if year is None or (isinstance(year, float) and math.isnan(year)) or year < 0 else int(year)
-        rec["demo"] = bool(rec["demo"])
-        rec["hours"] = parse_hours(rec["hours"] or None)
-        rec["lat"], rec["lon"] = float(rec["lat"]), float(rec["lon"])
-        rec = {k: ("" if v is None else v) for k, v in rec.items()} | {
-            k: rec[k] for k in ("hours", "year_opened")}
-        out.append(Station(**rec))
-    return sorted(out, key=lambda s: s.id)
+__all__ = ["FILENAME", "LAYER", "LIST_FIELDS", "GpkgStore", "remove_dead_writers_files", "to_frame"]

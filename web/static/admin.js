@@ -149,6 +149,20 @@
     return t;
   }
 
+  /* The station's public page and its QR code (SVG to print for the door, PNG to send). */
+  function stationLinks(s) {
+    var box = el("small", null, "sm-admin-links"), id = encodeURIComponent(s.id);
+    [["页面 Page", "/s/" + id, null], ["二维码 QR SVG", "/api/stations/" + id + "/qr.svg", s.id + "-qr.svg"],
+      ["PNG", "/api/stations/" + id + "/qr.png", s.id + "-qr.png"]].forEach(function (l) {
+      var a = el("a", l[0]);
+      a.href = l[1];
+      if (l[2]) { a.setAttribute("download", l[2]); } else { a.target = "_blank"; a.rel = "noopener"; }
+      box.appendChild(a);
+      box.appendChild(document.createTextNode(" "));
+    });
+    return box;
+  }
+
   function renderStations() {
     var body = $("stations");
     var needle = $("filter").value.trim().toLowerCase();
@@ -160,6 +174,7 @@
       var name = el("td");
       name.appendChild(el("div", s.name));
       name.appendChild(el("small", s.id + (s.demo ? " · 示例" : "")));
+      name.appendChild(stationLinks(s));
       tr.appendChild(name);
       tr.appendChild(el("td", s.district_name + " " + s.township_name));
       var status = el("td", STATUS[s.status] || s.status);

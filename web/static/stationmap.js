@@ -96,7 +96,32 @@ var StationMap = (function () {
     fetch(S.cfg.api + "/live", { headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (d) { if (d) { S.live = d.stations; if (S.lastNearest) showNearest(S.lastNearest, S.lastMsg); } })
-      .catch(function () { /* live status is extra: the map works without it */ });
+      .catch(function (e) {  /* live status is extra: the map works without it */
+        if (e instanceof TypeError) offline(true);  /* the page's first question: no answer, no network */
+      });
+  }
+
+  /* Stations with open "closed" reports from workers (a count each, never the text): badges on the map. */
+  function fetchReported() {
+    fetch(S.cfg.api + "/reports/closed", { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) { if (d) { S.reported = d.stations; if (S.lastNearest) showNearest(S.lastNearest, S.lastMsg); } })
+      .catch(function () { /* a badge is extra: the map works without it */ });
+  }
+  function reportedBadge(st) {
+    return S.reported && S.reported[st.id] ? ' <span class="sm-badge sm-reported" data-reported="' + esc(S.reported[st.id]) +
+      '">' + esc(t("reported_closed_short")) + "</span>" : "";
+  }
+
+  /* The station's own page (served maps only; a static copy has none): details, sharing, reports. */
+  function pageUrl(st, hash) {
+    return S.cfg.api.replace(/\/api$/, "") + "/s/" + encodeURIComponent(st.id) + (S.lang === "en" ? "?lang=en" : "") + (hash || "");
+  }
+  function pageLinks(st) {
+    if (!S.cfg.api) return "";
+    var away = window.top !== window.self ? ' target="_blank" rel="noopener"' : "";  /* framed (embed): a new tab */
+    return '<div class="sm-links"><a class="sm-page-link" href="' + esc(pageUrl(st)) + '"' + away + ">" + esc(t("details")) +
+      '</a><a class="sm-report-link" href="' + esc(pageUrl(st, "#report")) + '"' + away + ">" + esc(t("report")) + "</a></div>";
   }
 
   /* -- navigation hand-off: stationmap.present.nav_config's templates, in the chosen mode ------------ */
@@ -125,12 +150,12 @@ var StationMap = (function () {
     return '<div class="sm-popup" data-id="' + esc(st.id) + '">' +
       '<div class="sm-popup-kind sm-k-' + esc(st.k) + '">' + esc(t(st.k)) + (st.demo ? ' · <span class="sm-demo">' +
         esc(t("sample_short")) + "</span>" : "") + "</div>" +
-      "<h3>" + esc(st.n) + "</h3>" + stateBadge(st) + navButtons(st) +
+      "<h3>" + esc(st.n) + "</h3>" + stateBadge(st) + reportedBadge(st) + navButtons(st) +
       "<dl><dt>" + esc(t("hours")) + "</dt><dd>" + esc(hoursText(st)) + "</dd>" +
       (st.am.length ? "<dt>" + esc(t("amenities")) + "</dt><dd>" + amenityTags(st) + "</dd>" : "") +
       (st.a ? "<dt>" + esc(t("address")) + "</dt><dd>" + esc(st.a) + "</dd>" : "") +
       (st.ph ? "<dt>" + esc(t("phone")) + '</dt><dd><a href="tel:' + esc(st.ph) + '">' + esc(st.ph) + "</a></dd>" : "") +
-      "</dl></div>";
+      "</dl>" + pageLinks(st) + "</div>";
   }
 
   /* A 44 px tap target around the drawn pin (28 px outdoor, 34 px smart). */
@@ -422,7 +447,10 @@ var StationMap = (function () {
         res.inJieyang = data.origin.in_jieyang;
         showNearest(res, note);
       })
-      .catch(function () { showNearest(localNearest(k), note); });
+      .catch(function (e) {
+        if (e instanceof TypeError) offline(true);  /* no answer at all, not a refusal: no network */
+        showNearest(localNearest(k), note);
+      });
   }
 
   function fmtDistance(m) {
@@ -461,9 +489,9 @@ var StationMap = (function () {
         '<span class="sm-num sm-num-row" aria-hidden="true">' + (i + 1) + "</span>" +
         "<b>" + esc(st.n) + "</b>" + (st.k === "smart" ? ' <span class="sm-kind-smart">' + esc(t("smart_short")) + "</span>" : "") +
         '<span class="sm-dist">' + fmtDistance(r.distance_m) + how + "</span>" +
-        '<span class="sm-state">' + stateBadge(st) + "</span>" + amenityTags(st) +
+        '<span class="sm-state">' + stateBadge(st) + reportedBadge(st) + "</span>" + amenityTags(st) +
         (st.a ? '<span class="sm-addr">' + esc(st.a) + "</span>" : "") +
-        "</button>" + navButtons(st) + "</li>";
+        "</button>" + navButtons(st) + pageLinks(st) + "</li>";
     }).join("") + (results.length >= S.k ? '<li class="sm-more-row"><button type="button" class="sm-btn sm-btn-ghost sm-more" id="sm-more">' +
       esc(t("more")) + "</button></li>" : "");
     Array.prototype.forEach.call(list.querySelectorAll(".sm-item-main"), function (b) {
@@ -660,6 +688,36 @@ var StationMap = (function () {
     S.map.getContainer().parentNode.appendChild(el);
   }
 
+  /* -- offline: the page from the offline worker's copy (web/sw.js), or the network gone since --------
+   * Its data are as old as the older of this load and the worker's copy of this page (stamped when kept). */
+  function ago(ms) {
+    var min = Math.floor(ms / 60000);
+    if (min < 1) return t("just_now");
+    if (min < 60) return t("minutes_ago").replace("{n}", min);
+    if (min < 1440) return t("hours_ago").replace("{n}", Math.floor(min / 60));
+    return t("days_ago").replace("{n}", Math.floor(min / 1440));
+  }
+  function savedAt() {
+    var loaded = Date.now() - performance.now();
+    if (!window.caches) return Promise.resolve(loaded);
+    return caches.match(window.location.href).then(function (r) {
+      var kept = r ? parseInt(r.headers.get("X-Stationmap-Saved"), 10) : NaN;
+      return isFinite(kept) ? Math.min(kept, loaded) : loaded;
+    }).catch(function () { return loaded; });
+  }
+  function offline(on) {
+    S.offline = on;
+    var el = $("sm-offline");
+    if (!el) return;
+    if (!on) { el.hidden = true; return; }
+    savedAt().then(function (when) {
+      if (!S.offline) return;
+      el.textContent = t("offline_note").replace("{t}", ago(Math.max(0, Date.now() - when)));
+      el.dataset.saved = new Date(when).toISOString();
+      el.hidden = false;
+    });
+  }
+
   /* -- language --------------------------------------------------------------------------- */
   function setLang(lang) {
     S.lang = lang;
@@ -675,6 +733,7 @@ var StationMap = (function () {
       el.textContent = basemapName(el.dataset.basemap);
     });
     document.title = t("title") + " · " + t("org");
+    if (S.offline) offline(true);
     if (S.lastNearest) showNearest(S.lastNearest, S.lastMsg); else status();
     S.map.closePopup();
     try {
@@ -714,7 +773,7 @@ var StationMap = (function () {
     buildSearch();
     basemapControl();
     redraw();
-    if (cfg.api) fetchLive();
+    if (cfg.api) { fetchLive(); fetchReported(); }
     var drawn = boundaries.getBounds();
     var still = { animate: false };
     if (asked.center) map.setView(toDisplay(asked.center[0], asked.center[1]), asked.zoom || 13, still);
@@ -725,6 +784,11 @@ var StationMap = (function () {
     useBasemap(asked.basemap || cfg.basemap);
     if (asked.lang && asked.lang !== S.lang) setLang(asked.lang);
     dataAge();
+    if (cfg.api) {
+      if (navigator.onLine === false) offline(true);
+      window.addEventListener("offline", function () { offline(true); });
+      window.addEventListener("online", function () { offline(false); });
+    }
     var loc = $("sm-locate");
     if (loc) loc.addEventListener("click", locate);
     var lang = $("sm-lang");

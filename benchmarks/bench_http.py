@@ -1,0 +1,106 @@
+"""HTTP throughput and latency of the public reads beside the ceiling, measured in the same run.
+
+Starts the service as in production (`gunicorn -w 2`, loopback, the public rate limit raised so that it is
+not what is measured) on a fresh sample registry, and beside it a bare Flask endpoint under the same
+gunicorn (`bare_app.py`: the ceiling), and the service once more without its public rate limit (what
+the limiter costs). wrk (Debian package `wrk`) drives each for a few seconds, with 1
+and 4 connections, and the script prints requests per second, the median latency and the ratio to the
+ceiling. `/api/stations` is also asked with the ETag of its last answer (If-None-Match: a 304).
+
+Run by hand: python benchmarks/bench_http.py [--seconds 5]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+from common import machine
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+NEAREST = "/api/nearest?lat=23.548&lon=116.372&k=5"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(app: str, cwd: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    proc = subprocess.Popen([gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", app], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(600):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/api/nearest", timeout=30).status_code < 500:
+                return proc
+        except (requests.ConnectionError, requests.Timeout):
+            time.sleep(0.1)
+    raise SystemExit(f"{app} did not start")
+
+
+def wrk(url: str, connections: int, seconds: float, headers: dict[str, str] | None = None) -> tuple[float, float]:
+    """(requests per second, median latency in ms) from wrk."""
+    cmd = ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    for k, v in (headers or {}).items():
+        cmd += ["-H", f"{k}: {v}"]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx or 3xx responses" in out:
+        raise SystemExit(f"errors from {url}:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    value, unit = re.search(r"50%\s+([\d.]+)(us|ms|s)", out).groups()
+    return rps, float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=5.0)
+    args = ap.parse_args()
+    data = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    env = dict(os.environ, STATIONMAP_DATA_DIR=str(data), STATIONMAP_RATE_LIMIT_PUBLIC="10000000/minute")
+    app_port, bare_port, open_port = free_port(), free_port(), free_port()
+    unlimited = dict(env, STATIONMAP_RATE_LIMIT_PUBLIC="")  # no public limit: what the limiter itself costs
+    procs = [start("web:create_app()", ROOT, app_port, env), start("bare_app:app", HERE, bare_port, dict(os.environ)),
+             start("web:create_app()", ROOT, open_port, unlimited)]
+    app, bare = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
+    unlimited_app = f"http://127.0.0.1:{open_port}"
+    try:
+        tag = requests.get(app + "/api/stations", timeout=30).headers.get("ETag", "")
+        cases = [("bare Flask endpoint (ceiling)", bare + "/api/nearest", None),
+                 ("GET /healthz", app + "/healthz", None),
+                 ("GET /api/nearest, Jieyang", app + NEAREST, None),
+                 ("GET /api/nearest, Jieyang, no rate limit", unlimited_app + NEAREST, None),
+                 ("GET /api/stations, Jieyang", app + "/api/stations", None),
+                 ("GET /api/stations, If-None-Match (304)", app + "/api/stations", {"If-None-Match": tag})]
+        for _, url, headers in cases:  # warm every worker
+            wrk(url, 4, 1, headers)
+        print(f"# HTTP, gunicorn -w 2, loopback, wrk {args.seconds:g} s per line — {machine()}")
+        print(f"{'path':44} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'of ceiling':>10}")
+        for conns in (1, 4):
+            ceiling = None
+            for label, url, headers in cases:
+                rps, p50 = wrk(url, conns, args.seconds, headers)
+                ceiling = ceiling or rps
+                print(f"{label:44} {conns:>5} {rps:>8.0f} {p50:>8.2f} {rps / ceiling:>10.2f}")
+        print("targets: /api/nearest >= 0.60 of the ceiling; /api/stations p50 <= 5 ms")
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

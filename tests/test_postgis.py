@@ -1,0 +1,118 @@
+"""The PostGIS backend beyond the store contract: its schema (Alembic, geography column, GiST index),
+the `store`/`database_url` settings, `stationmap db upgrade`, and a writer killed inside its transaction.
+
+Runs against a real PostgreSQL 15 + PostGIS 3 server started by the `postgres_server` fixture.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from stationmap.ops.accounts import User
+from stationmap.ops.audit import _dump, open_audit
+from stationmap.ops.editing import edit_station
+from stationmap.store import open_store
+from stationmap.store.postgis import PostgisStore
+
+PUNING = "445281"
+
+
+@pytest.fixture
+def pg_env(postgis_url, monkeypatch):
+    monkeypatch.setenv("STATIONMAP_DATABASE_URL", postgis_url)
+    monkeypatch.delenv("STATIONMAP_STORE", raising=False)
+    return postgis_url
+
+
+def test_database_url_chooses_postgis_and_the_schema_is_alembics(pg_env, tmp_path):
+    store = open_store(tmp_path)
+    assert store.describe().startswith("PostGIS ") and len(store.all()) == 135
+    assert not (tmp_path / "stations.gpkg").exists()
+    with psycopg.connect(pg_env) as con:
+        assert con.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+        assert con.execute("SELECT udt_name FROM information_schema.columns WHERE table_name = 'stations' "
+                           "AND column_name = 'geog'").fetchone()[0] == "geography"
+        assert "USING gist (geog)" in con.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'stations_geog'").fetchone()[0]
+        s = store.all()[0]  # the geography point is the station's WGS-84 position
+        lon, lat = con.execute("SELECT ST_X(geog::geometry), ST_Y(geog::geometry) FROM stations WHERE id = %s", (s.id,)).fetchone()
+        assert (lat, lon) == (s.lat, s.lon)
+        near = con.execute("SELECT id FROM stations ORDER BY geog <-> ST_MakePoint(%s, %s)::geography LIMIT 1",
+                           (s.lon, s.lat)).fetchone()[0]
+        assert near == s.id
+
+
+def test_the_store_setting_overrides_and_postgis_without_a_url_is_refused(pg_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("STATIONMAP_STORE", "gpkg")
+    assert open_store(tmp_path / "g").describe().startswith("GeoPackage")
+    monkeypatch.setenv("STATIONMAP_STORE", "postgis")
+    monkeypatch.delenv("STATIONMAP_DATABASE_URL")
+    from stationmap.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="set database_url"):
+        open_store(tmp_path / "p")
+
+
+def test_an_unreachable_database_says_so(tmp_path):
+    from stationmap.errors import RegistryUnavailable
+
+    with pytest.raises(RegistryUnavailable, match="cannot open the PostGIS registry"):
+        PostgisStore(f"postgresql://nobody:secret@/none?host={tmp_path}&port=1")
+
+
+def test_db_upgrade_command_creates_the_schema(postgis_url, tmp_path):
+    env = {"STATIONMAP_DATABASE_URL": postgis_url, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "stationmap.cli", "db", "upgrade"], capture_output=True, text=True,
+                         env=env, cwd=Path(__file__).parent.parent, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "registry schema at head" in out.stdout
+    with psycopg.connect(postgis_url) as con:
+        assert con.execute("SELECT to_regclass('stations') IS NOT NULL").fetchone()[0]
+
+
+_WRITER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import stationmap.store.postgis as postgis
+    from stationmap.ops.accounts import User
+    from stationmap.ops.editing import edit_station
+    from stationmap.store import open_store
+    data_dir, station_id, flag = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+
+    def stall(cur):
+        flag.write_text("stalled")
+        time.sleep(60)  # the parent kills us here, inside the transaction
+
+    postgis._before_commit = stall
+    edit_station(open_store(data_dir), User("crash", "admin"), station_id, {"address": "永远写不完"}, "*")
+""")
+
+
+def test_a_writer_killed_inside_its_transaction_leaves_the_old_row_and_the_audit_agrees(pg_env, tmp_path):
+    store = open_store(tmp_path)
+    s = next(x for x in store.all() if x.district == PUNING)
+    flag = tmp_path / "flag"
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), s.id, str(flag)],
+                            stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent)
+    end = time.monotonic() + 60
+    while not flag.exists():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < end
+        time.sleep(0.02)
+    assert open_audit(tmp_path).pending() == 1
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    proc.stderr.close()
+    reopened = open_store(tmp_path)
+    assert reopened.get(s.id) == s
+    edited = edit_station(reopened, User("root", "admin"), s.id, {"address": "之后"}, "*")  # lock released; settles the entry
+    assert open_audit(tmp_path).pending() == 0
+    assert not open_audit(tmp_path).entries(station_id=s.id, actor="crash")  # aborted: not in the log
+    [entry] = open_audit(tmp_path).entries(station_id=s.id, actor="root")
+    assert entry.after == __import__("json").loads(_dump(edited)) and open_store(tmp_path).get(s.id).address == "之后"
