@@ -2,8 +2,7 @@
 
 Starts the service as in production (`gunicorn -w 2`, loopback, the public rate limit raised so that it is
 not what is measured) on a fresh sample registry, and beside it a bare Flask endpoint under the same
-gunicorn (`bare_app.py`: the ceiling), and the service once more without its public rate limit (what
-the limiter costs). wrk (Debian package `wrk`) drives each for a few seconds, with 1
+gunicorn (`bare_app.py`: the ceiling). wrk (Debian package `wrk`) drives each for a few seconds, with 1
 and 4 connections, and the script prints requests per second, the median latency and the ratio to the
 ceiling. `/api/stations` is also asked with the ETag of its last answer (If-None-Match: a 304).
 
@@ -70,18 +69,14 @@ def main() -> None:
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="bench-http-"))
     env = dict(os.environ, STATIONMAP_DATA_DIR=str(data), STATIONMAP_RATE_LIMIT_PUBLIC="10000000/minute")
-    app_port, bare_port, open_port = free_port(), free_port(), free_port()
-    unlimited = dict(env, STATIONMAP_RATE_LIMIT_PUBLIC="")  # no public limit: what the limiter itself costs
-    procs = [start("web:create_app()", ROOT, app_port, env), start("bare_app:app", HERE, bare_port, dict(os.environ)),
-             start("web:create_app()", ROOT, open_port, unlimited)]
+    app_port, bare_port = free_port(), free_port()
+    procs = [start("web:create_app()", ROOT, app_port, env), start("bare_app:app", HERE, bare_port, dict(os.environ))]
     app, bare = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
-    unlimited_app = f"http://127.0.0.1:{open_port}"
     try:
         tag = requests.get(app + "/api/stations", timeout=30).headers.get("ETag", "")
         cases = [("bare Flask endpoint (ceiling)", bare + "/api/nearest", None),
                  ("GET /healthz", app + "/healthz", None),
                  ("GET /api/nearest, Jieyang", app + NEAREST, None),
-                 ("GET /api/nearest, Jieyang, no rate limit", unlimited_app + NEAREST, None),
                  ("GET /api/stations, Jieyang", app + "/api/stations", None),
                  ("GET /api/stations, If-None-Match (304)", app + "/api/stations", {"If-None-Match": tag})]
         for _, url, headers in cases:  # warm every worker

@@ -246,7 +246,7 @@ def test_planner(page_factory, live_server):
     n = 3 if importlib.util.find_spec("stationmap.query.siting") else 0
     page = page_factory()
     page.goto(live_server.url + f"/planner?minutes=15&mode=ebike&min_stations=1&n={n}")
-    page.wait_for_selector("#sm-districts", timeout=120_000)
+    answered_page(page, n)
     assert page.locator("#sm-districts tbody tr").count() == 5
     assert page.locator("#sm-townships tbody tr").count() == 87
     assert "模型估算" in page.inner_text("#sm-modelled")
@@ -260,10 +260,17 @@ def test_planner(page_factory, live_server):
     page.select_option("select[name=min_stations]", "2")
     page.fill("input[name=n]", "0")
     page.click("#sm-plan-form button[type=submit]")
-    page.wait_for_selector("#sm-districts", timeout=120_000)
+    page.wait_for_function("() => location.search.includes('min_stations=2')")
+    answered_page(page, 0)
     assert "min_stations=2" in page.url
     assert not page.errors
     assert external_hosts(page) <= tile_hosts(live_server)
+
+
+def answered_page(page, sites: int) -> None:
+    """Wait until the planner page has drawn its answers (the tables fill when the API has answered)."""
+    page.wait_for_function("n => document.querySelectorAll('#sm-districts tbody tr').length === 5 && "
+                           "document.querySelectorAll('#sm-sites tbody tr').length >= n", arg=sites, timeout=120_000)
 
 
 @pytest.mark.parametrize("viewport", [PHONE, {"width": 1280, "height": 800}], ids=["phone", "desktop"])
@@ -272,13 +279,14 @@ def test_planner_map_size_and_reach_in_metres(page_factory, live_server, viewpor
     'or reach (m)' field works: typing metres clears the minutes, and the mode menu is not held against it."""
     page = page_factory(viewport=viewport)
     page.goto(live_server.url + "/planner?n=0")
-    page.wait_for_selector("#sm-districts", timeout=120_000)
+    answered_page(page, 0)
     assert page.locator(".sm-main").bounding_box()["height"] >= 0.5 * viewport["height"]
     assert page.evaluate("document.scrollingElement.scrollHeight") > viewport["height"]  # the page scrolls
     page.fill("input[name=reach_m]", "2000")
     assert page.input_value("input[name=minutes]") == ""
     page.click("#sm-plan-form button[type=submit]")
-    page.wait_for_selector("#sm-districts", timeout=120_000)
+    page.wait_for_function("() => location.search.includes('reach_m=2000')")
+    answered_page(page, 0)
     assert "reach_m=2000" in page.url and "直线 2,000 米" in page.inner_text("h2")
     assert page.locator(".sm-main").bounding_box()["height"] >= 0.5 * viewport["height"]
     assert not page.errors

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import coordTransform
 import pytest
 from geographiclib.geodesic import Geodesic
-from webserver import PHONE, loopback_page
+from webserver import loopback_page
 
 from stationmap.geo import geography
 from stationmap.store import load_sample

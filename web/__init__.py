@@ -44,12 +44,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         CORS(app, resources={r"/api/*": {"origins": origins}, r"/ogcapi/*": {"origins": origins}},
              expose_headers=["Content-Disposition"])
 
-    from . import admin, api, assets, guards, pages, questions
+    from . import admin, api, assets, guards, pages
 
     api.register(app, svc)  # every route of stationmap.api
     app.register_blueprint(pages.bp)
     admin.init_app(app)  # rate limits, proxies, the admin page
-    questions.init_app(app)  # costly questions computed apart, answers shared between workers
+    app.extensions["stationmap"].jobs  # noqa: B018  (opens the queue of costly questions now, not on the first)
     guards.init_app(app)  # Host check and bounded write bodies, after the rate limits
     assets.init_app(app)  # compression, fingerprinted static URLs, ETags and 304s
     api.document_pages(app, svc)  # the pages join the API document

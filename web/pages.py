@@ -26,7 +26,6 @@ from stationmap.query.nearest import select_stations
 from . import settings, store
 from .assets import asset_base, asset_url
 from .params import Body, Param, Reply, documented
-from .questions import COSTLY, Pending, status_json
 
 bp = Blueprint("pages", __name__)
 
@@ -79,9 +78,7 @@ def embed_page(district, kind, lang, basemap, center, zoom) -> str:
 
 @bp.get("/planner")
 @documented("Coverage planning (HTML): coverage for a reach, gaps, district/township table, suggested sites, downloads.",
-            params=(*REACH, PLANNER_SITES, LANG, BASEMAP), tag="pages", media=("text/html",),
-            responses=(Reply(202, "The answers are being computed: a page that reloads itself until they are in."),
-                       *COSTLY[1:]))
+            params=(*REACH, PLANNER_SITES, LANG, BASEMAP), tag="pages", media=("text/html",))
 def planner_page(lang, basemap, n: int, **reach_args) -> Any:
     from .planner import plan
 
@@ -91,11 +88,7 @@ def planner_page(lang, basemap, n: int, **reach_args) -> Any:
     elif reach_args.get("minutes") is None:
         reach_args["mode"] = None  # the form always sends its mode menu; a mode goes with minutes only
     stations = store().all()
-    try:
-        ctx = plan(stations, reach_args, n, basemap, lang, asset_base=asset_base())
-    except Pending as wait:  # the page refreshes itself (no script needed) until the answers are in
-        return render_template("planner_wait.html", status=status_json(wait.status), lang=lang, t=words(lang),
-                               sample=any(s.demo for s in stations)), 202, {"Cache-Control": "no-store"}
+    ctx = plan(stations, reach_args, n, basemap, lang, asset_base=asset_base())
     other = "zh" if lang == "en" else "en"
     return render_template("planner.html", **ctx, modes=travel.MODES, mode_zh=travel.MODE_ZH,
                            other_lang_url=url_for("pages.planner_page", **{**request.args.to_dict(), "lang": other}),

@@ -13,7 +13,6 @@ import prcoords
 from ..errors import InvalidInput
 
 if TYPE_CHECKING:  # numpy and shapely load with the geometry functions: a point needs neither
-    import numpy as np
     from shapely.geometry.base import BaseGeometry
 
 CRS_NAMES = ("wgs84", "gcj02", "bd09")

@@ -754,6 +754,14 @@ var StationMap = (function () {
     var asked = cfg.api ? {} : urlView();
     S.byId = {};
     cluster.options.iconCreateFunction = clusterIcon;  // read by Leaflet.markercluster whenever it draws a cluster
+    /* the view first: what is drawn next is drawn once, at the zoom the worker sees */
+    var drawn = boundaries.getBounds();
+    var still = { animate: false };
+    if (asked.center) map.setView(toDisplay(asked.center[0], asked.center[1]), asked.zoom || 13, still);
+    else if (cfg.view === "fit" && few()) map.fitBounds(L.latLngBounds(cfg.stations.map(function (st) { return st.p; })),
+      { padding: [40, 40], maxZoom: 15, animate: false });  /* a handful of stations: each its own icon */
+    else if (cfg.view === "fit" && drawn.isValid()) map.fitBounds(drawn, { padding: [8, 8], animate: false });
+    else if (cfg.view === "centre" && drawn.isValid()) map.setView(drawn.getCenter(), asked.zoom || map.getZoom(), still);
     var popupWidth = Math.min(320, window.innerWidth - 60);
     cfg.stations.forEach(function (st) {
       S.byId[st.id] = st;
@@ -767,20 +775,25 @@ var StationMap = (function () {
     map.on("popupopen popupclose", function (e) {
       map.getContainer().parentNode.classList.toggle("sm-popup-open", e.type === "popupopen");
     });
-    drawOrientation();
-    buildFilters();
-    buildModes();
-    buildSearch();
-    basemapControl();
-    redraw();
-    if (cfg.api) { fetchLive(); fetchReported(); }
-    var drawn = boundaries.getBounds();
-    var still = { animate: false };
-    if (asked.center) map.setView(toDisplay(asked.center[0], asked.center[1]), asked.zoom || 13, still);
-    else if (cfg.view === "fit" && few()) map.fitBounds(L.latLngBounds(cfg.stations.map(function (st) { return st.p; })),
-      { padding: [40, 40], maxZoom: 15, animate: false });  /* a handful of stations: each its own icon */
-    else if (cfg.view === "fit" && drawn.isValid()) map.fitBounds(drawn, { padding: [8, 8], animate: false });
-    else if (cfg.view === "centre" && drawn.isValid()) map.setView(drawn.getCenter(), asked.zoom || map.getZoom(), still);
+    redraw();  /* the stations first; the rest in short tasks after it, so a tap is never kept waiting long */
+    later(drawOrientation, function () {
+      buildFilters();
+      buildModes();
+      buildSearch();
+      basemapControl();
+      if (cfg.api) { fetchLive(); fetchReported(); }
+      ready(cfg, asked);
+    });
+  }
+
+  /* Each function in its own task, in order. */
+  function later() {
+    var steps = Array.prototype.slice.call(arguments);
+    (function next() { if (steps.length) setTimeout(function () { steps.shift()(); next(); }, 0); })();
+  }
+
+  function ready(cfg, asked) {
+    var map = S.map;
     useBasemap(asked.basemap || cfg.basemap);
     if (asked.lang && asked.lang !== S.lang) setLang(asked.lang);
     dataAge();
