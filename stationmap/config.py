@@ -52,6 +52,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("language", "zh", "Default UI language: zh or en."),
     Setting("osm_tile_url", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
             "Tile URL template of the OpenStreetMap basemap (point it at a mirror or your own tile server)."),
+    Setting("map_inline_max", 5000, "Largest registry the map page carries whole (every station in the page, for "
+            "offline use); a larger one is loaded as the view moves: clusters from /api/stations/clusters, the "
+            "stations in view, nearest from /api/nearest.", int),
     Setting("max_suggest", 30, "Upper bound for n in siting suggestions (web API and planner).", int),
     Setting("status_unknown_after_s", 1800, "Seconds after a smart station's last report when it shows 'status unknown'.", int),
     Setting("telemetry_window_s", 300, "Telemetry timestamps further than this (seconds) from server time are refused.", int),

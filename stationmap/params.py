@@ -205,6 +205,15 @@ ZOOM = Param("zoom", "integer", "Zoom level.", minimum=7, maximum=18)
 # -- stations, boundaries, downloads --------------------------------------------------------------
 BBOX = Param("bbox", "bbox", "Bounding box: min lon, min lat, max lon, max lat (WGS-84).")
 TEXT = Param("q", "string", "Text to find in name, address, host or id.")
+#: /api/stations pages: without limit and offset, a registry answer of at most STATIONS_PAGE stations comes whole.
+STATIONS_PAGE = 500
+STATIONS_LIMIT = Param("limit", "integer", f"Page size (default {STATIONS_PAGE}: a longer answer comes in pages, "
+                       "each with a next link). A page also stops before 1 MB.", minimum=1, maximum=STATIONS_PAGE)
+STATIONS_OFFSET = Param("offset", "integer", "Stations to skip (the next link gives it).", default=0, minimum=0,
+                        maximum=10_000_000)
+CLUSTER_BBOX = Param("bbox", "bbox", "The map's view: min lon, min lat, max lon, max lat (WGS-84).", required=True)
+CLUSTER_ZOOM = Param("zoom", "integer", "The map's zoom (whole levels): cells are 64 screen pixels at it.",
+                     required=True, minimum=0, maximum=18)
 ANSWER_FORMAT = Param("format", "string", "Response format.", enum=("json", "geojson", "csv"), default="json")
 TOWNSHIP_LAYER = Param("layer", "string", "areas (approximate cells) or seats (points).", enum=("areas", "seats"),
                        default="areas")

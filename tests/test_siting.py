@@ -43,6 +43,8 @@ def test_gains_are_what_coverage_says(stations, k, reach):
     assert result.covered_after == pytest.approx(running)
     assert 0 <= result.optimality_gap < 1 and result.upper_bound >= result.model_total - 1e-6
     assert result.method and result.population_modelled
+    if k == 2 and result.optimality_gap > 0:  # the answer names the bound it reached and why it is loose
+        assert "relaxation" in result.method and "线性松弛" in result.to_dict()["method_zh"]
     for s in result.sites:
         assert township_by_polygons(s.lat, s.lon) == (s.district, s.township)
 
@@ -86,6 +88,51 @@ def test_optimal_on_a_small_problem_by_brute_force(stations, tmp_path, k):
     assert result.optimality_gap == 0
     assert result.total_gain == pytest.approx(best)
     assert result.total_gain == pytest.approx(sum(s.gain for s in result.sites))
+
+
+def test_two_stations_with_merged_demand_units_by_brute_force(stations, tmp_path):
+    """Clustered demand (units reached by the same candidates are merged): still the exhaustive optimum."""
+    rng = random.Random(7)
+    rows = []
+    while len(rows) < 160:
+        lat, lon = rng.uniform(23.2, 23.6), rng.uniform(115.9, 116.4)
+        if geography.in_jieyang(lat, lon):
+            rows += [(lat + rng.uniform(-3e-4, 3e-4), lon + rng.uniform(-3e-4, 3e-4), rng.randint(1, 50))
+                     for _ in range(4)]
+    path = tmp_path / "demand.csv"
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows([("lat", "lon", "weight"), *rows])
+    demand = load_demand(path)
+    cands = []
+    while len(cands) < 13:
+        lat, lon, _ = rows[rng.randrange(len(rows))]
+        lat, lon = lat + rng.uniform(-0.02, 0.02), lon + rng.uniform(-0.02, 0.02)
+        if geography.in_jieyang(lat, lon):
+            cands.append((lat, lon))
+    reach = 5000.0
+    result = suggest(stations, 4, reach, min_stations=2, candidates=cands, demand=demand)
+    best = _brute_force_best(stations, rows, cands, 4, reach, 2)
+    assert result.optimality_gap == 0
+    assert result.total_gain == pytest.approx(best) and best > 0
+    assert result.to_dict()["method_zh"].startswith("最优方案，已证明")
+
+
+def test_merging_demand_units_keeps_every_plans_value():
+    """Units with the same candidates and need are summed: every subset of sites keeps its value."""
+    import scipy.sparse as sp
+
+    from stationmap.query.siting import _merge, _Problem
+
+    rng = np.random.default_rng(3)
+    cols = rng.random((8, 12)) < 0.4
+    cols = np.concatenate([cols, cols[:, :6], cols[:, :3]], axis=1)  # repeated units, some with other needs
+    need = np.concatenate([rng.integers(1, 3, 12), rng.integers(1, 3, 6), np.ones(3)]).astype(float)
+    p = _Problem(sp.csr_matrix(cols.astype(float)), rng.integers(1, 9, cols.shape[1]).astype(float), need, 3)
+    merged = _merge(p)
+    assert merged.w.size < p.w.size and merged.w.sum() == p.w.sum()
+    for size in (1, 2, 3, 4):
+        for combo in itertools.combinations(range(8), size):
+            assert merged.value(list(combo)) == p.value(list(combo))
 
 
 def test_candidates_from_a_file_keep_names(stations, tmp_path):
@@ -163,3 +210,6 @@ def test_method_in_plain_chinese():
     text = method_zh(0.0123, 1200, 500.0)
     assert text.startswith("近似方案，与最优相差不超过 1.3%")  # rounded up: the claim holds
     assert "给定候选点" in method_zh(0.0, 12, None)
+    two = method_zh(0.064, 5308, 1000.0, 2)
+    assert two.startswith("近似方案，与最优相差不超过 6.4%") and "线性松弛" in two and "半个站点" in two
+    assert "线性松弛" not in method_zh(0.064, 5308, 1000.0, 1) and method_zh(0.0, 5308, 1000.0, 2).startswith("最优方案")

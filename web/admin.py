@@ -1,8 +1,8 @@
 """Station management on the web: the /admin page, and the transport around the management routes.
 
 The management API itself (sign-in, edits, audit, telemetry, usage, live status) is `stationmap.api.admin`.
-`init_app` sets up rate limits (public per client address, telemetry per station and address, login per
-address; counted in Redis when `redis_url` is set, so that they hold across workers and machines) and
+`init_app` sets up rate limits (`web.ratelimit`: public per client address, telemetry per station and address,
+login per address; counted in Redis when `redis_url` is set, so that they hold across workers and machines) and
 trusts X-Forwarded-For only from `proxy_count` proxies.
 """
 from __future__ import annotations
@@ -28,11 +28,9 @@ def init_app(app: Flask) -> None:
 
         n = int(cfg["proxy_count"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
-    from flask_limiter import Limiter
+    from . import ratelimit
 
-    app.extensions["stationmap_limiter"] = Limiter(
-        key_func=_rate_key, app=app, default_limits=[_rate_limit], default_limits_exempt_when=lambda: not _rate_limit(),
-        storage_uri=cfg["redis_url"] or "memory://", headers_enabled=True, strategy="moving-window")
+    ratelimit.init_app(app, _rate_limit, _rate_key, cfg["redis_url"])
     app.register_blueprint(bp)
 
 

@@ -17,6 +17,7 @@ from stationmap.api.core import WRITE_METHODS
 from .guards import request_body
 
 _ARG = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9.\-]+(?::[0-9]+)?|\[[0-9A-Fa-f:.]+\](?::[0-9]+)?")
 
 
 def flask_rule(path: str) -> str:
@@ -29,7 +30,16 @@ def to_request() -> Request:
     return Request(request.method, request.path, Fields(request.args.items(multi=True)),
                    Fields(request.headers.items(), folded=True),
                    request_body() if request.method in WRITE_METHODS else b"",
-                   request.remote_addr or "unknown", request.url_root.rstrip("/"), request.script_root)
+                   request.remote_addr or "unknown", _base_url(), request.script_root)
+
+
+def _base_url() -> str:
+    """scheme://host plus the mount path, as `request.url_root` less its slash; built directly for a plain
+    host at the root (not IDNA; werkzeug's way round-trips the URL through IRI and URI quoting, dearer than the rest of this adapter)."""
+    host = request.host
+    if not request.script_root and "xn--" not in host and _PLAIN_HOST.fullmatch(host):
+        return f"{request.scheme}://{host}"
+    return request.url_root.rstrip("/")
 
 
 def to_response(answer: Answer) -> Response:

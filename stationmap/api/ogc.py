@@ -14,6 +14,8 @@ from .. import present
 from ..errors import NotFound
 from ..geo import geography
 from ..params import OGC_FORMAT, OGC_ITEMS
+from ..query import bbox as boxes
+from ..query import nearest
 from .core import Answer, Request, json_answer
 from .openapi import OPENAPI_MEDIA
 from .routes import TABLE
@@ -120,14 +122,25 @@ def _bbox_hit(feature: dict[str, Any], bbox: tuple[float, float, float, float]) 
     return shapely.geometry.shape(feature["geometry"]).intersects(shapely.geometry.box(w, s, e, n))
 
 
+def _station_page(svc: "Service", bbox, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """(features of the page, stations matched): the box answered by the registry's box index, and only the
+    page's stations made into features."""
+    snapshot = nearest.registry_set(svc.store)
+    chosen = boxes.in_bbox(snapshot, bbox) if bbox else range(len(snapshot))
+    return [present.station_feature(snapshot.stations[i]) for i in chosen[offset:offset + limit]], len(chosen)
+
+
 @route.get("/ogcapi/collections/{collection_id}/items", "Features of a collection, filtered by bbox and paged with "
            "limit and offset.", OGC_ITEMS, tag="ogcapi", media=(GEOJSON,), path_params=COLLECTION_ID)
 def items(svc: "Service", req: Request, collection_id: str, bbox, limit: int, offset: int, f: str) -> Answer:
     _check(collection_id)
-    feats = COLLECTIONS[collection_id][2](svc)
-    if bbox:
-        feats = [ft for ft in feats if _bbox_hit(ft, bbox)]
-    page = feats[offset:offset + limit]
+    if collection_id == "stations":
+        page, matched = _station_page(svc, bbox, offset, limit)
+    else:
+        feats = COLLECTIONS[collection_id][2](svc)
+        if bbox:
+            feats = [ft for ft in feats if _bbox_hit(ft, bbox)]
+        page, matched = feats[offset:offset + limit], len(feats)
     base = {k: v for k, v in req.query.items() if k not in ("offset", "limit")}
 
     def page_url(off: int) -> str:
@@ -136,11 +149,11 @@ def items(svc: "Service", req: Request, collection_id: str, bbox, limit: int, of
 
     links = [_link(page_url(offset), "self", GEOJSON, "This page"),
              _link(svc.external_url(req, "ogcapi.collection", collection_id=collection_id), "collection", JSON)]
-    if offset + limit < len(feats):
+    if offset + limit < matched:
         links.append(_link(page_url(offset + limit), "next", GEOJSON, "Next page"))
     if offset > 0:
         links.append(_link(page_url(max(0, offset - limit)), "prev", GEOJSON, "Previous page"))
-    return json_answer({"type": "FeatureCollection", "features": page, "numberMatched": len(feats),
+    return json_answer({"type": "FeatureCollection", "features": page, "numberMatched": matched,
                         "numberReturned": len(page),
                         "timeStamp": datetime.now(timezone.utc).isoformat(timespec="seconds"), "links": links},
                        media=GEOJSON)
@@ -150,7 +163,14 @@ def items(svc: "Service", req: Request, collection_id: str, bbox, limit: int, of
            tag="ogcapi", media=(GEOJSON,), path_params={**COLLECTION_ID, "feature_id": "Feature id"})
 def item(svc: "Service", req: Request, collection_id: str, feature_id: str, f: str) -> Answer:
     _check(collection_id)
-    for ft in COLLECTIONS[collection_id][2](svc):
+    if collection_id == "stations":
+        try:
+            found = [present.station_feature(svc.store.get(feature_id[:100]))]
+        except NotFound:
+            found = []
+    else:
+        found = COLLECTIONS[collection_id][2](svc)
+    for ft in found:
         if str(ft["id"]) == feature_id:
             ft = dict(ft)
             ft["links"] = [

@@ -5,19 +5,25 @@ Geometry is WGS-84 (RFC 7946); each station also carries GCJ-02/BD-09 coordinate
 """
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
 
 from .. import present
 from ..cache import LruCache
 from ..geo import geography
 from ..hours import TZ
+from ..model import Station
 from ..ops.db import utc_now
-from ..params import AMENITY, BBOX, DISTRICT, KIND, NEAREST, OPEN_NOW, SEARCH, STATUS, TEXT, TOWNSHIP_LAYER
+from ..params import (AMENITY, BBOX, CLUSTER_BBOX, CLUSTER_ZOOM, DISTRICT, KIND, NEAREST, OPEN_NOW, SEARCH,
+                      STATIONS_LIMIT, STATIONS_OFFSET, STATIONS_PAGE, STATUS, TEXT, TOWNSHIP_LAYER)
+from ..query import bbox as boxes
 from ..query import nearest, search
 from . import encoded
-from .core import Answer, Request, geojson_answer, json_answer
+from .core import Answer, Request, geojson_answer, json_answer, json_bytes
 from .routes import TABLE
 
 if TYPE_CHECKING:
@@ -51,17 +57,106 @@ def live_statuses(svc: "Service") -> dict[str, dict[str, Any]]:
 
 
 # -- stations ----------------------------------------------------------------------------------
+MAX_BYTES = 1_000_000  # a page of stations stops before this many bytes (the next link goes on from there)
+LISTED_ZOOM = 16  # from this zoom on, a clusters answer lists every station in view (while they are few)
+MAX_LISTED = 500  # stations listed one by one in a clusters answer; more are left in their clusters
+
+
+def matching(snapshot: nearest.StationSet, when: datetime, bbox=None, **args: Any) -> list[Station]:
+    """The registry's stations passing the filters, in registry order; a box is answered by the box index."""
+    chosen = ([snapshot.stations[i] for i in boxes.in_bbox(snapshot, bbox)] if bbox
+              else list(snapshot.stations))
+    if any(v for v in args.values()):
+        chosen = nearest.select_stations(chosen, when=when, **args)
+    return chosen
+
+
+def _page_body(snapshot: nearest.StationSet, chosen: list[Station], offset: int, limit: int, when: datetime,
+               live: dict[str, Any], page_url: Callable[[int, int], str]) -> bytes:
+    """The FeatureCollection of `chosen[offset:offset + limit]`, cut short before MAX_BYTES, with numberMatched
+    and next/prev links."""
+    features: list[bytes] = []
+    size = 400  # the envelope and its links
+    for s in chosen[offset:offset + limit]:
+        piece = encoded.feature_bytes(snapshot, s, when, live)
+        if features and size + len(piece) + 1 > MAX_BYTES:
+            break
+        features.append(piece)
+        size += len(piece) + 1
+    page = chosen[offset:offset + len(features)]
+    links = []
+    if offset + len(features) < len(chosen):
+        links.append({"href": page_url(offset + len(features), limit), "rel": "next", "type": GEOJSON[0]})
+    if offset > 0:
+        links.append({"href": page_url(max(0, offset - limit), limit), "rel": "prev", "type": GEOJSON[0]})
+    sample = b"true" if any(s.demo for s in page) else b"false"
+    return (b'{"type":"FeatureCollection","sample_data":' + sample + b',"numberMatched":' + str(len(chosen)).encode()
+            + b',"numberReturned":' + str(len(page)).encode() + b',"features":[' + b",".join(features) + b'],"links":'
+            + json.dumps(links, separators=(",", ":")).encode() + b"}\n")
+
+
 @route.get("/api/stations", "Stations as a GeoJSON FeatureCollection (WGS-84), with GCJ-02/BD-09 coordinates and "
-           "navigation links. The answer carries an ETag; a matching If-None-Match is answered 304 without a body.",
-           (KIND, DISTRICT, AMENITY, OPEN_NOW, STATUS, BBOX, TEXT), tag="stations", media=GEOJSON)
-def stations(svc: "Service", req: Request, **args: Any) -> Answer:
+           f"navigation links, in pages: numberMatched says how many match, a `next` link (in links) gives the next "
+           f"page. Without limit and offset, up to {STATIONS_PAGE} stations come in one answer (all of a registry that "
+           "small); no answer exceeds 1 MB. The answer carries an ETag; a matching If-None-Match is answered 304 "
+           "without a body.", (KIND, DISTRICT, AMENITY, OPEN_NOW, STATUS, BBOX, TEXT, STATIONS_LIMIT, STATIONS_OFFSET),
+           tag="stations", media=GEOJSON)
+def stations(svc: "Service", req: Request, limit: int | None, offset: int, **args: Any) -> Answer:
     now = datetime.now(TZ)
     snapshot = nearest.registry_set(svc.store)
     live = live_statuses(svc)
-    key = (repr(sorted(args.items())), now.replace(second=0, microsecond=0), encoded.live_key(live))
-    body, tag = encoded.kept(snapshot, key, lambda: encoded.collection(
-        snapshot, nearest.select_stations(snapshot.stations, when=now, **args), now, live))
+    size = limit or STATIONS_PAGE
+    base = {k: v for k, v in req.query.items() if k not in ("limit", "offset")}
+
+    def page_url(off: int, lim: int) -> str:
+        return svc.external_url(req, "api.stations", {**base, "limit": lim, "offset": off})
+
+    key = ("page", repr(sorted(args.items())), size, offset, svc.settings["public_url"] or req.base_url,
+           repr(sorted(base.items())), now.replace(second=0, microsecond=0), encoded.live_key(live))
+    body, tag = encoded.kept(snapshot, key, lambda: _page_body(
+        snapshot, matching(snapshot, now, **args), offset, size, now, live, page_url))
     return encoded.tagged(req, body, GEOJSON[0], tag)
+
+
+def _any_sample(snapshot: nearest.StationSet) -> bool:
+    found = snapshot.memo.get("any_sample")
+    if found is None:
+        found = snapshot.memo["any_sample"] = any(s.demo for s in snapshot.stations)
+    return found
+
+
+def _cluster_answer(snapshot: nearest.StationSet, bbox: Any, zoom: int) -> dict[str, Any]:
+    """Clusters of the cells `bbox` touches at `zoom`; the stations of single-station cells (every cell's from
+    LISTED_ZOOM on) listed instead of their cells while they are at most MAX_LISTED."""
+    grid = boxes.clusters(snapshot, zoom)
+    cells = grid.within(bbox)
+    alone = cells if zoom >= LISTED_ZOOM else cells[grid.count[cells] == 1]
+    if int(grid.count[alone].sum()) > MAX_LISTED:
+        alone = alone[:0]
+    listed = sorted(int(i) for c in alone.tolist() for i in grid.stations_of(c).tolist())
+    grouped = np.setdiff1d(cells, alone, assume_unique=True)
+    clusters_ = [{"lat": round(float(grid.lat[c]), 6), "lon": round(float(grid.lon[c]), 6),
+                  "count": int(grid.count[c]), "smart": int(grid.smart[c]),
+                  "bbox": [round(float(v), 6) for v in grid.extent[c]]} for c in grouped.tolist()]
+    return {"zoom": zoom, "cell_px": boxes.CELL_PX, "numberMatched": int(grid.count[cells].sum()),
+            "sample_data": _any_sample(snapshot), "clusters": clusters_,
+            "stations": [present.station_record(snapshot.stations[i]) for i in listed]}
+
+
+@route.get("/api/stations/clusters", "The stations in a map view, grouped for drawing: the view is cut into "
+           f"squares of {boxes.CELL_PX} screen pixels at the zoom; each square with stations is a cluster (count, "
+           "smart stations, mean position, extent). Stations alone in their square, and from zoom "
+           f"{LISTED_ZOOM} every station in view, are listed as the map's compact records (WGS-84) while there are "
+           f"at most {MAX_LISTED}. numberMatched counts the stations of the squares the view touches.",
+           (CLUSTER_BBOX, CLUSTER_ZOOM), tag="stations")
+def station_clusters(svc: "Service", req: Request, bbox: Any, zoom: int) -> Answer:
+    snapshot = nearest.registry_set(svc.store)
+    if not len(snapshot):
+        return json_answer({"zoom": zoom, "cell_px": boxes.CELL_PX, "numberMatched": 0, "sample_data": False,
+                            "clusters": [], "stations": []})
+    key = ("clusters", bbox, zoom)
+    body, tag = encoded.kept(snapshot, key, lambda: json_bytes(_cluster_answer(snapshot, bbox, zoom)))
+    return encoded.tagged(req, body, "application/json", tag)
 
 
 @route.get("/api/stations/{station_id}", "One station as a GeoJSON Feature; 404 for an unknown id.", tag="stations",

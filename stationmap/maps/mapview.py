@@ -255,11 +255,15 @@ def build_map(stations: Iterable[Station], *, basemap: str, settings: dict[str, 
     """The station map: basemap, district lines, clustered stations (drawn by our script), all shifted as needed.
 
     `api_base` None means a static export: nearest search runs in the browser on the embedded data.
+    A registry above the `map_inline_max` setting, served with an API, is not carried in the page: the
+    script asks `/api/stations/clusters` for what the view shows as it moves (`remote` in its data).
     `center` is WGS-84 (lat, lon); `district` (adcode) limits the boundary drawn and the default view
     (without `center`, the map fits that boundary, or centres on it when `zoom` is given).
     """
     stations = list(stations)
     basemap = check_basemap(basemap, settings)
+    # a large registry served online: the page loads what the view shows instead of carrying every station
+    remote = api_base is not None and len(stations) > settings.get("map_inline_max", 5000)
     m = base_map(basemap=basemap, settings=settings, lang=lang, center=center, zoom=zoom, asset_base=asset_base)
     boundaries = add_boundaries(m, basemap, district)
     cluster = _local_cluster(asset_base, len(stations)).add_to(m)
@@ -267,7 +271,8 @@ def build_map(stations: Iterable[Station], *, basemap: str, settings: dict[str, 
         "basemap": basemap, "crs": BASEMAPS[basemap].crs, "lang": lang, "api": api_base,
         # no centre: the drawn districts fill the map, or, with a zoom, are centred at that zoom
         "view": "given" if center is not None else "fit" if zoom is None else "centre",
-        "stations": [present.station_record(s, BASEMAPS[basemap].crs) for s in stations],
+        "stations": [] if remote else [present.station_record(s, BASEMAPS[basemap].crs) for s in stations],
+        "remote": {"total": len(stations)} if remote else None,
         "sample": any(s.demo for s in stations),
         "amenities": {t.key: [t.zh, t.en, t.icon] for t in vocab.AMENITIES},
         "speeds": travel.SPEED_M_S, "detour": travel.DETOUR_FACTOR,

@@ -16,6 +16,12 @@ Solution, in steps, each reported:
    CBC proving optimality there proves it for the whole candidate set.
 `optimality_gap` = (UB - total) / UB with the best proven UB; 0 means proven optimal.
 
+Demand units reached by exactly the same candidates, with the same need, are merged (weights summed)
+before solving: an exact reduction that leaves every plan's value unchanged. For min_stations=2 the
+bound is the weak part: the relaxation may take half of a site in twice as many places, which counts
+every point under two half sites as reached twice, so on the whole city the proven gap stays at a
+few per cent (the MILP is then too big for the time limit) and the answer says so.
+
 Sizes are kept in hand by the candidate spacing (reach/2, 250 m to 1 km) and, for reaches over 2.5 km,
 by summing the 250 m demand into cells of reach/10; the gains reported are recomputed on the full
 demand layer either way, with the same geometry as `coverage`.
@@ -93,7 +99,8 @@ class SitingResult:
         return {
             "n": self.n, "reach_m": round(self.reach_m, 1), "min_stations": self.min_stations,
             "sites": [s.to_dict() for s in self.sites], "total_gain": round(self.total_gain, 1),
-            "method": self.method, "method_zh": method_zh(self.optimality_gap, self.candidates, self.candidate_spacing_m),
+            "method": self.method, "method_zh": method_zh(self.optimality_gap, self.candidates, self.candidate_spacing_m,
+                                   self.min_stations),
             "proven_optimal": self.optimality_gap <= 0, "optimality_gap": round(self.optimality_gap, 6),
             "upper_bound": round(self.upper_bound, 1), "model_total": round(self.model_total, 1),
             "candidates": self.candidates,
@@ -105,13 +112,21 @@ class SitingResult:
         }
 
 
-def method_zh(gap: float, candidates: int, spacing_m: float | None) -> str:
-    """The method in plain Chinese, from the proven bound: optimal (proven), or within x % of the optimum."""
+BOUND_NOTE_2 = ("the bound is the Lagrangian (LP) relaxation, which for two-station coverage may take half of a "
+                "site in twice as many places; the plan may be closer to the optimum than the gap says")
+
+
+def method_zh(gap: float, candidates: int, spacing_m: float | None, min_stations: int = 1) -> str:
+    """The method in plain Chinese, from the proven bound: optimal (proven), or within x % of the optimum
+    and which bound that is (for two-station coverage the relaxation is loose, and the text says why)."""
     among = (f"在 {candidates:,} 个候选点（每 {spacing_m:,.0f} 米一个）中选择" if spacing_m
              else f"在 {candidates:,} 个给定候选点中选择")
     if gap <= 0:
         return f"最优方案，已证明（{among}，没有别的选法能覆盖更多人）"
     pct = math.ceil(gap * 1000) / 10  # rounded up: the claim must hold
+    if min_stations >= 2:
+        return (f"近似方案，与最优相差不超过 {pct:g}%（{among}；计算时限内未能证明最优。这个上界来自线性松弛："
+                "两站覆盖时松弛可以把半个站点摆到两倍的地方，算出的上界偏高，实际方案可能比这更接近最优）")
     return f"近似方案，与最优相差不超过 {pct:g}%（{among}；计算时限内未能证明最优）"
 
 
@@ -254,7 +269,23 @@ def _build(cands: Candidates, demand: Demand, counts: np.ndarray, reach: float, 
     indptr = np.concatenate(([0], np.cumsum(lengths[keep])))
     indices = np.fromiter((i for j in keep for i in lists[j]), dtype=np.int32, count=int(indptr[-1]))
     A = sp.csr_matrix((np.ones(indices.size, dtype=np.float64), indices, indptr), shape=(keep.size, dx.size))
-    return _Problem(A, dw, dneed.astype(float), n), keep
+    return _merge(_Problem(A, dw, dneed.astype(float), n)), keep
+
+
+def _merge(p: _Problem) -> _Problem:
+    """Merge demand units reached by the same candidates with the same need (weights summed): exact."""
+    if p.w.size == 0:
+        return p
+    At = p.A.T.tocsr()
+    At.sort_indices()
+    groups: dict[tuple[float, bytes], int] = {}
+    code = np.fromiter((groups.setdefault((p.need[i], At.indices[At.indptr[i]:At.indptr[i + 1]].tobytes()), len(groups))
+                        for i in range(At.shape[0])), dtype=np.int64, count=At.shape[0])
+    if len(groups) == p.w.size:
+        return p
+    first = np.full(len(groups), -1, dtype=np.int64)
+    first[code[::-1]] = np.arange(code.size)[::-1]
+    return _Problem(At[first].T.tocsr(), np.bincount(code, weights=p.w, minlength=len(groups)), p.need[first], p.n)
 
 
 # -- solvers ---------------------------------------------------------------------------------------
@@ -428,7 +459,9 @@ def _suggest(stations: Sequence[Station], n: int, reach_m: float, min_stations: 
         ub, proven = lb, True
         steps.append("no more candidates than sites: all taken")
     else:
-        ub, pruned = _lagrangian(p, lb, t0 + time_limit_s * 0.4)
+        # Two-station problems of city size are far beyond the MILP's reach: the bound gets the time.
+        share = 0.85 if k >= 2 and p.A.nnz > 4 * MILP_MAX_NNZ else 0.4
+        ub, pruned = _lagrangian(p, lb, t0 + time_limit_s * share, iterations=400 if share < 0.5 else 2000)
         ub = max(ub, lb)
         proven = ub - lb <= 1e-6 * max(ub, 1.0)
         allowed = np.flatnonzero(~pruned)
@@ -452,6 +485,8 @@ def _suggest(stations: Sequence[Station], n: int, reach_m: float, min_stations: 
                 steps.append(f"MILP skipped ({nnz} nonzeros, {remaining:.1f} s left)")
         if proven and method.startswith("greedy"):
             method += " (proven optimal by the Lagrangian bound)"
+        elif not proven and k >= 2:
+            method += f"; {BOUND_NOTE_2}"
     gap = 0.0 if proven or ub <= 0 else max(0.0, (ub - lb) / ub)
     return _result(chosen, p, cands, keep, demand, base, stations, reach, k, n, method, gap, ub if not proven else lb,
                    cell_m, t0, steps, status)

@@ -24,10 +24,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import geopandas as gpd
-import pandas as pd
 from shapely import from_wkb
 from shapely.geometry import Point
 
@@ -35,6 +33,9 @@ from ..errors import RegistryUnavailable
 from ..model import Station
 from .base import Change, Item, Journal, RowChange, StationStore, journaled_rows, journaled_update, not_found
 from .rows import FIELDS, LIST_FIELDS, from_rows, to_row
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 FILENAME = "stations.gpkg"
 LAYER = "stations"
@@ -345,8 +346,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def to_frame(stations: list[Station]) -> gpd.GeoDataFrame:
-    """Stations as the GeoPackage layer stores them (lists as JSON text)."""
+def to_frame(stations: list[Station]) -> "gpd.GeoDataFrame":
+    """Stations as the GeoPackage layer stores them (lists as JSON text). Reading is plain SQLite; only
+    whole-file writes need geopandas, imported here so that reading commands start without it."""
+    import geopandas as gpd
+    import pandas as pd
+
     frame = pd.DataFrame([to_row(s) for s in stations], columns=list(FIELDS))
     geometry = [Point(s.lon, s.lat) for s in stations]
     return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")

@@ -5,7 +5,9 @@
  * after a basemap switch, everything drawn, are shifted here with the vendored gcoord.
  * With cfg.api set, nearest search asks /api/nearest (geodesic, the library); in a static export it
  * runs here on the embedded records (haversine, same speeds and detour factor as stationmap.travel).
- * A static export reads its view and filters (district, kind, center, zoom, lang, basemap) from the URL. */
+ * A static export reads its view and filters (district, kind, center, zoom, lang, basemap) from the URL.
+ * A large registry (cfg.remote) is not in the page: as the view moves, the page asks /api/stations/clusters for
+ * the clusters and single stations in view (debounced), and the nearest list always comes from /api/nearest. */
 var StationMap = (function () {
   "use strict";
   var S = { markers: {}, filters: { amenities: [], open: false }, user: null, tapToSet: false, k: 5, mode: "ebike" };
@@ -73,7 +75,8 @@ var StationMap = (function () {
   /* The one rule of stationmap.present.open_state: status, then a smart station's live report, then hours. */
   function openState(st) {
     var live = st.k === "smart" && S.live ? (S.live[st.id] || { state: "unknown" }) : null, label, on;
-    if (st.st !== "open") { on = false; label = st.st === "closed" ? "suspended" : "planned"; }
+    if (st.os && !st.h) { on = st.os.open; label = st.os.label; }  /* a record from a nearest answer: its state */
+    else if (st.st !== "open") { on = false; label = st.st === "closed" ? "suspended" : "planned"; }
     else if (live && (live.state === "open" || live.state === "closed")) { on = live.state === "open"; label = live.state + "_live"; }
     else {
       on = byHours(st);
@@ -195,8 +198,8 @@ var StationMap = (function () {
   function status(msg) {
     var el = $("sm-status");
     if (!el) return;
-    var total = S.cfg.stations.length;
-    var text = S.shown === total ? t("all_stations").replace("{n}", total)
+    var total = S.cfg.remote ? S.cfg.remote.total : S.cfg.stations.length;
+    var text = S.cfg.remote || S.shown === total ? t("all_stations").replace("{n}", total)
       : t("shown_stations").replace("{n}", S.shown).replace("{total}", total);
     el.textContent = msg ? msg + " " + text : text;
     S.lastMsg = msg || "";
@@ -249,9 +252,10 @@ var StationMap = (function () {
     S.tiles = [];
     S.basemap = key;
     if (from !== to) {  /* everything drawn moves into the new basemap's datum */
-      S.cfg.stations.forEach(function (st) {
+      Object.keys(S.byId).forEach(function (id) {
+        var st = S.byId[id];
         st.p = to === "gcj02" ? [st.g[1], st.g[0]] : [st.w[0], st.w[1]];
-        S.markers[st.id].setLatLng(st.p);
+        if (S.markers[id]) S.markers[id].setLatLng(st.p);
       });
       [S.boundaries, S.cells].forEach(function (g) {
         g.eachLayer(function (l) { if (l.setLatLngs) l.setLatLngs(shiftAll(l.getLatLngs(), from, to)); });
@@ -259,6 +263,7 @@ var StationMap = (function () {
       S.placeLabels.eachLayer(function (l) { l.setLatLng(shift(l.getLatLng(), from, to)); });
       S.map.setView(shift(S.map.getCenter(), from, to), S.map.getZoom(), { animate: false });
       S.cfg.crs = to;
+      if (S.cfg.remote) loadView();
       if (S.user) drawUser();
       if (S.lastNearest) drawNumbers(S.lastNearest);
       redraw();
@@ -442,6 +447,7 @@ var StationMap = (function () {
     fetch(S.cfg.api + "/nearest?" + q, { headers: { Accept: "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (data) {
+        if (S.cfg.remote) data.results.forEach(function (r) { if (!S.byId[r.id]) S.byId[r.id] = fromResult(r); });
         var res = data.results.filter(function (r) { return S.byId[r.id]; });
         res.far = data.far;
         res.inJieyang = data.origin.in_jieyang;
@@ -509,8 +515,53 @@ var StationMap = (function () {
   }
 
   function focus(id) {
-    var m = S.markers[id];
-    S.cluster.zoomToShowLayer(m, function () { m.openPopup(); });
+    var m = S.markers[id], st = S.byId[id];
+    if (m && S.cluster.hasLayer(m)) return S.cluster.zoomToShowLayer(m, function () { m.openPopup(); });
+    S.map.setView(st.p, Math.max(S.map.getZoom(), 17));  /* not loaded yet: the view's stations follow */
+    L.popup({ maxWidth: Math.min(320, window.innerWidth - 60) }).setLatLng(st.p).setContent(popupHtml(st)).openOn(S.map);
+  }
+
+  /* -- a large registry: what the view shows, from the service ---------------------------------- */
+  function place(st) { st.p = S.cfg.crs === "gcj02" ? [st.g[1], st.g[0]] : [st.w[0], st.w[1]]; return st; }
+  function fromResult(r) {  /* a nearest answer's station as the map's record */
+    return place({ id: r.id, n: r.name, k: r.kind, st: r.status, w: [r.lat, r.lon], g: r.coords.gcj02, b: r.coords.bd09,
+      a: r.address, hz: r.hours_zh, ho: r.hours, h: null, os: r.open_state, am: r.amenities || [], f: [], ph: r.phone,
+      d: r.district, demo: r.demo });
+  }
+  function viewBox() {
+    var b = S.map.getBounds().pad(0.1), sw = fromDisplay(b.getSouth(), b.getWest()), ne = fromDisplay(b.getNorth(), b.getEast());
+    var clamp = function (v, lim) { return Math.max(-lim, Math.min(lim, v)).toFixed(5); };
+    return [clamp(sw[1], 180), clamp(sw[0], 85), clamp(ne[1], 180), clamp(ne[0], 85)].join(",");
+  }
+  function loadView() {
+    clearTimeout(S.viewTimer);
+    S.viewTimer = setTimeout(function () {
+      var ask = ++S.asked, q = new URLSearchParams({ bbox: viewBox(), zoom: String(Math.floor(S.map.getZoom())) });
+      fetch(S.cfg.api + "/stations/clusters?" + q, { headers: { Accept: "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+        .then(function (d) { if (ask === S.asked) drawView(d); })
+        .catch(function (e) { if (e instanceof TypeError) offline(true); });
+    }, 250);
+  }
+  function drawView(d) {
+    S.cfg.stations = d.stations.map(function (st) {
+      var known = S.byId[st.id];
+      if (!known || !known.h) { S.byId[st.id] = place(st); S.markers[st.id] = marker(st); }
+      return S.byId[st.id];
+    });
+    S.groups.clearLayers();
+    d.clusters.forEach(function (c) {
+      var size = c.count < 10 ? "small" : c.count < 100 ? "medium" : "large";
+      var g = L.marker(toDisplay(c.lat, c.lon), { keyboard: false, icon: L.divIcon({ className: "marker-cluster marker-cluster-" + size +
+        " sm-view-cluster", iconSize: L.point(44, 44), html: "<div><span>" + c.count + "</span></div>" +
+        (c.smart ? '<b class="sm-cluster-smart">智' + c.smart + "</b>" : "") }) });
+      g.on("click", function () {
+        var sw = toDisplay(c.bbox[1], c.bbox[0]), ne = toDisplay(c.bbox[3], c.bbox[2]);
+        S.map.fitBounds(L.latLngBounds(sw, ne).pad(0.2), { maxZoom: 18 });
+      });
+      S.groups.addLayer(g);
+    });
+    redraw();
   }
 
   /* -- search: stations, townships and districts, pasted coordinates; all offline ----------------
@@ -618,7 +669,9 @@ var StationMap = (function () {
     fetch(S.cfg.api + "/search?" + new URLSearchParams({ q: text, limit: "8" }), { headers: { Accept: "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (d) {
-        var found = ((d && d.results) || []).filter(function (r) { return r.type === "address"; });
+        var found = ((d && d.results) || []).filter(function (r) {
+          return r.type === "address" || (S.cfg.remote && r.type === "station");
+        });
         if (!found.length || $("sm-q").value.trim() !== text) return;
         showResults(hits.concat(found.map(function (r) {
           return { s: r.score, kind: "address", name: r.name, note: r.district_name, at: [r.lat, r.lon] };
@@ -762,20 +815,17 @@ var StationMap = (function () {
       { padding: [40, 40], maxZoom: 15, animate: false });  /* a handful of stations: each its own icon */
     else if (cfg.view === "fit" && drawn.isValid()) map.fitBounds(drawn, { padding: [8, 8], animate: false });
     else if (cfg.view === "centre" && drawn.isValid()) map.setView(drawn.getCenter(), asked.zoom || map.getZoom(), still);
-    var popupWidth = Math.min(320, window.innerWidth - 60);
-    cfg.stations.forEach(function (st) {
-      S.byId[st.id] = st;
-      var m = L.marker(st.p, { icon: icon(st), title: st.n, alt: st.n, riseOnHover: true, stationId: st.id,
-        zIndexOffset: st.k === "smart" ? 500 : 0 });
-      // no inner scroll: the map pans to show the popup whole, and the controls step aside while it is open
-      m.bindPopup(function () { return popupHtml(st); }, { maxWidth: popupWidth, minWidth: Math.min(240, popupWidth),
-        autoPanPaddingTopLeft: [8, 8], autoPanPaddingBottomRight: [8, 8] });
-      S.markers[st.id] = m;
-    });
+    cfg.stations.forEach(function (st) { S.byId[st.id] = st; S.markers[st.id] = marker(st); });
     map.on("popupopen popupclose", function (e) {
       map.getContainer().parentNode.classList.toggle("sm-popup-open", e.type === "popupopen");
     });
     redraw();  /* the stations first; the rest in short tasks after it, so a tap is never kept waiting long */
+    if (cfg.remote) {
+      S.asked = 0;
+      S.groups = L.layerGroup().addTo(map);
+      map.on("moveend", loadView);
+      loadView();
+    }
     later(drawOrientation, function () {
       buildFilters();
       buildModes();
@@ -784,6 +834,16 @@ var StationMap = (function () {
       if (cfg.api) { fetchLive(); fetchReported(); }
       ready(cfg, asked);
     });
+  }
+
+  function marker(st) {
+    var popupWidth = Math.min(320, window.innerWidth - 60);
+    var m = L.marker(st.p, { icon: icon(st), title: st.n, alt: st.n, riseOnHover: true, stationId: st.id,
+      zIndexOffset: st.k === "smart" ? 500 : 0 });
+    // no inner scroll: the map pans to show the popup whole, and the controls step aside while it is open
+    m.bindPopup(function () { return popupHtml(st); }, { maxWidth: popupWidth, minWidth: Math.min(240, popupWidth),
+      autoPanPaddingTopLeft: [8, 8], autoPanPaddingBottomRight: [8, 8] });
+    return m;
   }
 
   /* Each function in its own task, in order. */

@@ -1,0 +1,119 @@
+"""Rate limits: a moving window per client key and route, counted in this process or in Redis.
+
+Each route has its own count per key (the limits of `limits` syntax, e.g. "300/minute", several joined
+by ";"); a request over any of them is refused with 429 and a Retry-After saying when a slot frees up.
+Limited answers carry X-RateLimit-Limit, -Remaining and -Reset (epoch seconds). Requests that match no
+route and static files are not counted.
+
+In one process the window is exact and costs a deque append: the `limits` in-memory storage starts a
+timer thread every 10 ms of traffic to expire its entries, which under load cost more than the answer
+it guards. With `redis_url` the `limits` moving window in Redis is used, shared by every worker and machine.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from functools import lru_cache
+from typing import Callable, Protocol
+
+from flask import Flask, Response, g, request
+from limits import RateLimitItem, parse_many
+from werkzeug.exceptions import TooManyRequests
+
+SWEEP_S = 60.0  # how often keys idle for longer than their window are forgotten
+
+
+class Counter(Protocol):
+    def hit(self, item: RateLimitItem, key: str) -> tuple[bool, int, float]:
+        """Count one request: (allowed, remaining, epoch time the oldest counted request leaves the window)."""
+
+
+class LocalCounter:
+    """An exact moving window per key, in this process (each gunicorn worker counts its own)."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, tuple[float, deque[float]]] = {}
+        self._lock = threading.Lock()
+        self._swept = time.monotonic()
+
+    def hit(self, item: RateLimitItem, key: str) -> tuple[bool, int, float]:
+        now, span = time.time(), float(item.get_expiry())
+        with self._lock:
+            if time.monotonic() - self._swept > SWEEP_S:
+                self._sweep(now)
+            entry = self._hits.get(key)
+            if entry is None:
+                entry = self._hits[key] = (span, deque())
+            times = entry[1]
+            while times and times[0] <= now - span:
+                times.popleft()
+            if len(times) >= item.amount:
+                return False, 0, times[0] + span
+            times.append(now)
+            return True, item.amount - len(times), times[0] + span
+
+    def _sweep(self, now: float) -> None:
+        self._swept = time.monotonic()
+        for key in [k for k, (span, times) in self._hits.items() if not times or times[-1] <= now - span]:
+            del self._hits[key]
+
+
+class RedisCounter:
+    """The `limits` moving window in Redis: one count for every worker and machine."""
+
+    def __init__(self, url: str) -> None:
+        from limits.storage import storage_from_string
+        from limits.strategies import MovingWindowRateLimiter
+
+        self._limiter = MovingWindowRateLimiter(storage_from_string(url))
+
+    def hit(self, item: RateLimitItem, key: str) -> tuple[bool, int, float]:
+        allowed = self._limiter.hit(item, key)
+        stats = self._limiter.get_window_stats(item, key)
+        return allowed, stats.remaining, stats.reset_time
+
+
+@lru_cache(maxsize=64)
+def parsed(limit: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(limit)) if limit.strip() else ()
+
+
+def init_app(app: Flask, limit_for: Callable[[], str], key_for: Callable[[], str], redis_url: str = "") -> None:
+    """Count every routed request (static files aside) against `limit_for()` under `key_for()` and the route."""
+    counter: Counter = RedisCounter(redis_url) if redis_url else LocalCounter()
+    app.extensions["stationmap_rate_limits"] = counter
+
+    def check() -> None:
+        endpoint = request.endpoint
+        if not endpoint or endpoint == "static":
+            return
+        items = parsed(limit_for())
+        if not items:
+            return
+        key = key_for()
+        shown: tuple[RateLimitItem, int, float] | None = None
+        for item in items:
+            allowed, remaining, reset = counter.hit(item, item.key_for(key, endpoint))
+            if shown is None or remaining < shown[1]:
+                shown = (item, remaining, reset)
+            if not allowed:
+                g.rate_limit = (item, 0, reset)
+                raise TooManyRequests(str(item))
+        g.rate_limit = shown
+
+    def headers(resp: Response) -> Response:
+        shown = g.get("rate_limit")
+        if shown is not None:
+            item, remaining, reset = shown
+            h = resp.headers  # set only here: added, not searched for
+            h.add("X-RateLimit-Limit", str(item.amount))
+            h.add("X-RateLimit-Remaining", str(remaining))
+            h.add("X-RateLimit-Reset", str(math.ceil(reset)))
+            if resp.status_code == 429:
+                h["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
+        return resp
+
+    app.before_request(check)
+    app.after_request(headers)
