@@ -98,6 +98,14 @@ class Request:
         return dataclasses.replace(self, path=path)
 
 
+class NotYet(Exception):
+    """Raised by a handler whose answer is not ready (a costly question still computing): the service sends
+    `interim(service, request)` meanwhile."""
+
+    def interim(self, svc: Any, req: "Request") -> "Answer":
+        raise NotImplementedError
+
+
 @dataclass
 class Answer:
     """What the API layer answers: status, headers, body bytes and their media type (no charset)."""

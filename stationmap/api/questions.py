@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..cache import LruCache
 from ..errors import Busy, InvalidInput
 from ..query.jobs import RETRY_FAILED_S, Question, Status
-from .core import Answer, Request, json_answer
+from .core import Answer, NotYet, Request, json_answer
 from .routes import Reply
 
 if TYPE_CHECKING:
@@ -23,12 +23,15 @@ JOB_ROUTE = "api.job_view"
 _ANSWERS: LruCache[dict[str, Any]] = LruCache(32)  # parsed answers, per process, by question key
 
 
-class Pending(Exception):
+class Pending(NotYet):
     """The question is queued or computing: answer 202 with its status."""
 
     def __init__(self, status: Status):
         super().__init__(status.state)
         self.status = status
+
+    def interim(self, svc: "Service", req: Request) -> Answer:
+        return pending_answer(svc, req, self.status)
 
 
 def answer(svc: "Service", req: Request, kind: str, args: dict[str, Any],

@@ -22,7 +22,7 @@ from ..ops.reports import FILENAME as REPORTS_FILE, Reports
 from ..ops.telemetry import Telemetry, open_telemetry
 from ..query.jobs import Jobs, Limits
 from ..store import StationStore, open_store
-from .core import JSON_PREFIXES, Answer, Request, problem_answer, public_base
+from .core import JSON_PREFIXES, Answer, NotYet, Request, problem_answer, public_base
 from .routes import TABLE, Doc, Route, RouteTable, parse_args
 
 log = logging.getLogger(__name__)
@@ -99,16 +99,14 @@ class Service:
 
     def call(self, route: Route, req: Request, values: dict[str, str] | None = None) -> Answer:
         """The route's answer to the request: inputs parsed, errors as problem documents."""
-        from .questions import Pending, pending_answer
-
         assert route.handler is not None, route.name
         try:
             args = parse_args(route.doc, req, self.settings)
             if route.doc.body is not None:
                 args["body"] = route.doc.body.parse(req.body)
             answer = route.handler(self, req, **(values or {}), **args)
-        except Pending as wait:
-            answer = pending_answer(self, req, wait.status)
+        except NotYet as wait:
+            answer = wait.interim(self, req)
         except StationmapError as err:
             answer = refusal(err, req.path)
         except Exception:  # a bug, not the caller's fault: logged, a 500 without a traceback
