@@ -4,7 +4,8 @@ Starts the service as in production (`gunicorn -w 2`, loopback, the public rate 
 not what is measured) on a fresh sample registry, and beside it a bare Flask endpoint under the same
 gunicorn (`bare_app.py`: the ceiling). wrk (Debian package `wrk`) drives each for a few seconds, with 1
 and 4 connections, and the script prints requests per second, the median latency and the ratio to the
-ceiling. `/api/stations` is also asked with the ETag of its last answer (If-None-Match: a 304).
+ceiling. wrk sends no Accept-Encoding, so answers go out uncoded; one line asks for nearest in brotli, as a
+phone does. `/api/stations` is also asked with the ETag of its last answer (If-None-Match: a 304).
 
 Run by hand: python benchmarks/bench_http.py [--seconds 5]
 """
@@ -77,6 +78,7 @@ def main() -> None:
         cases = [("bare Flask endpoint (ceiling)", bare + "/api/nearest", None),
                  ("GET /healthz", app + "/healthz", None),
                  ("GET /api/nearest, Jieyang", app + NEAREST, None),
+                 ("GET /api/nearest, Jieyang, brotli", app + NEAREST, {"Accept-Encoding": "br"}),
                  ("GET /api/stations, Jieyang", app + "/api/stations", None),
                  ("GET /api/stations, If-None-Match (304)", app + "/api/stations", {"If-None-Match": tag})]
         for _, url, headers in cases:  # warm every worker

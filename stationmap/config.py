@@ -62,7 +62,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_request_bytes", 1048576, "Largest request body the web app accepts (bytes).", int),
     Setting("report_client_limit", 5, "Workers' reports accepted per client network per hour.", int),
     Setting("report_station_limit", 20, "Workers' reports accepted per station per day.", int),
-    Setting("rate_limit_public", "300/minute", "Rate limit per client address on public endpoints (Flask-Limiter syntax)."),
+    Setting("rate_limit_public", "300/minute", "Rate limit per client address and route on public endpoints (`limits` syntax, e.g. 300/minute)."),
     Setting("rate_limit_telemetry", "30/minute", "Rate limit per station and client address on the telemetry endpoint."),
     Setting("rate_limit_login", "10/minute", "Rate limit per client address on the admin login."),
     Setting("job_workers", 1, "Processes computing costly questions (coverage, gaps, siting) apart from the request workers.", int),

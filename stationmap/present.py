@@ -26,7 +26,6 @@ from shapely.geometry import mapping
 from . import vocab
 from .checks import lat_lon
 from .errors import InvalidInput
-from .files.sheets import records_csv
 from .geo import datums, geography
 from .hours import is_open, to_osm, to_zh
 from .model import KIND_ZH, STATUS_ZH, Station, etag
@@ -413,6 +412,8 @@ GAP_FIELDS = ("rank", "lat", "lon", "district", "district_name", "township", "to
 
 def gaps_csv(gaps_list: Sequence[Gap]) -> str:
     """Gaps as CSV text (WGS-84 lat/lon of each gap's centre; text kept inert for spreadsheets)."""
+    from .files.sheets import records_csv  # pandas: imported by the commands that write a table, not by every one
+
     return records_csv(GAP_FIELDS, (g.to_dict() for g in gaps_list))
 
 

@@ -105,7 +105,7 @@ def _problem(err: Exception) -> Response:
 
 
 def _http_detail(err: HTTPException) -> str:
-    """What to change, for the HTTP errors werkzeug and Flask-Limiter raise (their own texts are generic)."""
+    """What to change, for the HTTP errors werkzeug and the rate limits raise (their own texts are generic)."""
     path = request.path[:100]
     if err.code == 404:
         where = "see /api/openapi.json for the routes" if path.startswith(JSON_PREFIXES) else "the map is at /map"

@@ -34,9 +34,10 @@ def to_request() -> Request:
 
 
 def _base_url() -> str:
-    """scheme://host plus the mount path, as `request.url_root` less its slash; built directly for a plain
-    host at the root (not IDNA; werkzeug's way round-trips the URL through IRI and URI quoting, dearer than the rest of this adapter)."""
-    host = request.host
+    """scheme://host plus the mount path, as `request.url_root` less its slash. Built directly for a plain
+    (not IDNA) host at the root: werkzeug's way round-trips the URL through IRI and URI quoting, which costs
+    more than the rest of this adapter."""
+    host = request.host.lower()
     if not request.script_root and "xn--" not in host and _PLAIN_HOST.fullmatch(host):
         return f"{request.scheme}://{host}"
     return request.url_root.rstrip("/")

@@ -87,7 +87,7 @@ def init_app(app: Flask, limit_for: Callable[[], str], key_for: Callable[[], str
 
     def check() -> None:
         endpoint = request.endpoint
-        if not endpoint or endpoint == "static":
+        if not endpoint or endpoint.rpartition(".")[2] == "static":  # the app's or a blueprint's static files
             return
         items = parsed(limit_for())
         if not items:
@@ -99,7 +99,7 @@ def init_app(app: Flask, limit_for: Callable[[], str], key_for: Callable[[], str
             if shown is None or remaining < shown[1]:
                 shown = (item, remaining, reset)
             if not allowed:
-                g.rate_limit = (item, 0, reset)
+                g.rate_limit, g.rate_limited = (item, 0, reset), True
                 raise TooManyRequests(str(item))
         g.rate_limit = shown
 
@@ -111,7 +111,7 @@ def init_app(app: Flask, limit_for: Callable[[], str], key_for: Callable[[], str
             h.add("X-RateLimit-Limit", str(item.amount))
             h.add("X-RateLimit-Remaining", str(remaining))
             h.add("X-RateLimit-Reset", str(math.ceil(reset)))
-            if resp.status_code == 429:
+            if g.get("rate_limited"):  # not on the app's own answers, whose Retry-After says what they mean
                 h["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
         return resp
 

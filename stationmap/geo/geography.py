@@ -7,14 +7,18 @@ equal-area projection, gave the shipped districts' `area_km2` (geodata/build_bou
 """
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import shapely
-from shapely.geometry import Point
+from shapely.geometry import Point, shape
 
 from ..config import GEODATA_DIR
 from ..errors import InvalidInput
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 METRIC_CRS = "EPSG:4548"
 # Areas: Albers equal-area fitted to Jieyang (a conformal projection is not: area scale drifts away from its meridian).
@@ -24,32 +28,42 @@ WGS84 = "EPSG:4326"
 BBOX = (115.55, 22.85, 116.68, 23.82)
 
 
+def _read(name: str) -> gpd.GeoDataFrame:
+    import geopandas as gpd  # here, not at the top: locating one point needs only the city outline
+
+    return gpd.read_file(GEODATA_DIR / name)
+
+
 @lru_cache(maxsize=None)
 def city() -> gpd.GeoDataFrame:
-    return gpd.read_file(GEODATA_DIR / "city.geojson")
+    return _read("city.geojson")
 
 
 @lru_cache(maxsize=None)
 def districts() -> gpd.GeoDataFrame:
     """Five county-level districts: adcode, name, name_en, population_2020, area_km2, geometry."""
-    return gpd.read_file(GEODATA_DIR / "districts.geojson").set_index("adcode", drop=False)
+    return _read("districts.geojson").set_index("adcode", drop=False)
 
 
 @lru_cache(maxsize=None)
 def townships() -> gpd.GeoDataFrame:
     """87 township seats (points): code, name, district, seat_source, seat_approximate, area_km2_approx."""
-    return gpd.read_file(GEODATA_DIR / "townships.geojson").set_index("code", drop=False)
+    return _read("townships.geojson").set_index("code", drop=False)
 
 
 @lru_cache(maxsize=None)
 def township_areas() -> gpd.GeoDataFrame:
     """Approximate township cells (Voronoi of seats clipped to districts): a model, not official polygons."""
-    return gpd.read_file(GEODATA_DIR / "township_areas.geojson").set_index("code", drop=False)
+    return _read("township_areas.geojson").set_index("code", drop=False)
 
 
 @lru_cache(maxsize=None)
-def _city_geom():
-    geom = city().geometry.iloc[0]
+def _city_geom() -> shapely.Geometry:
+    """The city outline, prepared for point tests: read with json and shapely alone (the same geometry as
+    `city()`'s, without importing geopandas for a command that only asks whether a point is in Jieyang)."""
+    collection = json.loads((GEODATA_DIR / "city.geojson").read_text(encoding="utf-8"))
+    (feature,) = collection["features"]
+    geom = shape(feature["geometry"])
     shapely.prepare(geom)
     return geom
 

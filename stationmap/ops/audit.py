@@ -25,7 +25,6 @@ from datetime import timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..files.sheets import rows_csv
 from ..hours import TZ
 from ..model import Station
 from ..store.rows import record
@@ -216,6 +215,8 @@ def reconcile(store) -> None:
 
 def csv_text(entries: Iterable[AuditEntry]) -> str:
     """Entries as CSV text (before/after as JSON text; text kept inert for spreadsheets)."""
+    from ..files.sheets import rows_csv  # pandas: not imported by every command that opens the audit log
+
     rows = []
     for e in entries:
         rec = e.to_json()

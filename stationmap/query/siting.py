@@ -365,27 +365,30 @@ def _lagrangian(p: _Problem, lb: float, deadline: float, iterations: int = 400) 
 
 
 def _milp(p: _Problem, allowed: np.ndarray, start: list[int], time_limit: float) -> tuple[list[int], bool, float]:
-    """CBC over the allowed candidates; returns (chosen, proven optimal, objective)."""
-    sub = p.A[allowed].tocsc()
+    """CBC over the allowed candidates; returns (chosen, proven optimal, objective).
+
+    Units reached by the same allowed candidates are merged again first (exact, as in `_merge`)."""
+    q = _merge(_Problem(p.A[allowed].tocsr(), p.w, p.need, p.n))
+    sub = q.A.tocsc()
     units = np.flatnonzero(sub.getnnz(axis=0) > 0)
     sub = sub[:, units]
     prob = pulp.LpProblem("mclp", pulp.LpMaximize)
     xs = [prob.add_variable(f"x{j}", 0, 1, cat="Binary") for j in range(len(allowed))]
-    ys = [prob.add_variable(f"y{i}", 0, 1, cat="Binary" if p.need[u] > 1 else "Continuous")
+    ys = [prob.add_variable(f"y{i}", 0, 1, cat="Binary" if q.need[u] > 1 else "Continuous")
           for i, u in enumerate(units)]
-    prob += pulp.LpAffineExpression([(ys[i], float(p.w[u])) for i, u in enumerate(units)])
+    prob += pulp.LpAffineExpression([(ys[i], float(q.w[u])) for i, u in enumerate(units)])
     prob += pulp.LpAffineExpression([(x, 1.0) for x in xs]) <= min(p.n, len(allowed)), "sites"
     for i, u in enumerate(units):
         js = sub.indices[sub.indptr[i]:sub.indptr[i + 1]]
-        expr = pulp.LpAffineExpression([(xs[j], 1.0) for j in js] + [(ys[i], -float(p.need[u]))])
+        expr = pulp.LpAffineExpression([(xs[j], 1.0) for j in js] + [(ys[i], -float(q.need[u]))])
         prob.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintGE, rhs=0), name=f"c{i}")
     pos = {int(c): j for j, c in enumerate(allowed)}
     start_set = {pos[c] for c in start if c in pos}
     for j, x in enumerate(xs):
         x.setInitialValue(1 if j in start_set else 0)
-    cur = p.cover_counts([allowed[j] for j in start_set])
+    cur = q.cover_counts(sorted(start_set))
     for i, u in enumerate(units):
-        ys[i].setInitialValue(1 if cur[u] >= p.need[u] else 0)
+        ys[i].setInitialValue(1 if cur[u] >= q.need[u] else 0)
     with warnings.catch_warnings():  # PuLP 3 flags its bundled CBC for removal in PuLP 4; it is what we pin
         warnings.simplefilter("ignore", DeprecationWarning)
         solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=max(1, int(time_limit)), warmStart=True, threads=2)

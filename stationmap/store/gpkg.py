@@ -346,7 +346,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def to_frame(stations: list[Station]) -> "gpd.GeoDataFrame":
+def to_frame(stations: list[Station]) -> gpd.GeoDataFrame:
     """Stations as the GeoPackage layer stores them (lists as JSON text). Reading is plain SQLite; only
     whole-file writes need geopandas, imported here so that reading commands start without it."""
     import geopandas as gpd
