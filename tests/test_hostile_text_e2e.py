@@ -85,7 +85,7 @@ def check_station_map(page, renamed: dict[str, str], total: int) -> None:
                                     if (S.map.hasLayer(m)) return true;
                                     S.map.setView(m.getLatLng(), 18, { animate: false }); return false; }""",
                                arg=sid, polling="raf")
-        page.evaluate("id => StationMap.state.markers[id].openPopup()", sid)
+        page.evaluate("id => { StationMap.state.markers[id].openPopup(); }", sid)  # returns nothing: a marker would be serialised
         popup = page.wait_for_selector(f'.sm-popup[data-id="{sid}"]')
         assert popup.eval_on_selector("h3", "e => e.textContent") == name
         assert HOSTILE_ADDRESS in popup.inner_text()

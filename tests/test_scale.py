@@ -193,7 +193,7 @@ def test_map_page_loads_the_view_from_the_service(big_server, chromium):
         clusters = page.evaluate("() => Array.from(document.querySelectorAll('.sm-view-cluster span'))"
                                  ".map(e => +e.textContent)")
         assert sum(clusters) > 100
-        page.evaluate("() => StationMap.state.map.setView([39.905, 116.40], 16)")  # street scale: the stations
+        page.evaluate("() => { StationMap.state.map.setView([39.905, 116.40], 16); }")  # street scale: the stations
         page.wait_for_function("() => document.querySelectorAll('.sm-pin').length > 0", timeout=30_000)
         shown = page.evaluate("() => StationMap.state.cfg.stations.map(s => s.id)")
         assert shown and all(i.startswith("n") for i in shown)

@@ -221,6 +221,7 @@ var StationMap = (function () {
     o.districts.forEach(function (d) { S.placeLabels.addLayer(label([d[0], d[1]], S.lang === "en" ? d[3] : d[2], "sm-label-district")); });
     S.stationLabels = L.layerGroup().addTo(S.map);
     S.map.on("zoomend", zoomClass);
+    S.map.on("moveend", function () { if (S.map.getZoom() >= 15) stationLabels(); });
     zoomClass();
   }
   function zoomClass() {
@@ -233,7 +234,10 @@ var StationMap = (function () {
     if (!S.stationLabels) return;
     S.stationLabels.clearLayers();
     if (S.map.getZoom() < 15) return;
-    S.cfg.stations.forEach(function (st) { if (passes(st)) S.stationLabels.addLayer(label(st.p, st.n, "sm-label-station")); });
+    var seen = S.map.getBounds().pad(0.25);  /* the names of the stations in view only */
+    S.cfg.stations.forEach(function (st) {
+      if (passes(st) && seen.contains(st.p)) S.stationLabels.addLayer(label(st.p, st.n, "sm-label-station"));
+    });
   }
 
   /* -- basemaps: one tap to switch; a line when tiles fail ------------------------------------- */
