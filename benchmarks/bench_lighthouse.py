@@ -92,7 +92,9 @@ def lighthouse(url: str, out: Path, blocked: list[str]) -> dict[str, Any]:
            f"--only-categories={','.join(CATEGORIES)}", f"--chrome-flags={' '.join(CHROME_FLAGS)}",
            *(f"--blocked-url-patterns={p}" for p in blocked)]
     env = dict(os.environ, CHROME_PATH=os.environ.get("CHROME_PATH", "/usr/bin/chromium"))
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+    done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300)
+    if done.returncode:
+        sys.exit(f"lighthouse failed on {url}:\n{done.stderr[-2000:]}")
     return json.loads(out.with_suffix(".report.json").read_text())
 
 
