@@ -319,7 +319,7 @@ def coverage_map(cov: Any, stations: Iterable[Station], gaps: list[dict[str, Any
 
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 _INLINE_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
-_VIEWPORT = re.compile(r"<meta name=\"viewport\"[^>]*>", re.S)  # folium's forbids page zoom (user-scalable=no)
+_VIEWPORT = re.compile(r"<meta name=\"viewport\"[^>]*>", re.S)  # folium's viewport forbids page zoom
 _SCRIPT_SRC = re.compile(r"<script src=")
 
 
