@@ -67,7 +67,10 @@ redis:
 
 # Lighthouse for benchmarks/bench_lighthouse.py, from npm (pinned in benchmarks/package-lock.json); the
 # service and `make test` do not need it.
-bench-tools: setup-dev browser benchmarks/node_modules/.installed
+bench-tools: setup-dev browser benchmarks/node_modules/.installed $(VENV)/.bench
+$(VENV)/.bench: benchmarks/requirements.txt $(VENV)/.dev
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
+	touch $@
 benchmarks/node_modules/.installed: benchmarks/package.json benchmarks/package-lock.json
 	cd benchmarks && npm ci --no-audit --no-fund --loglevel=error
 	touch $@

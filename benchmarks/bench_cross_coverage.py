@@ -5,7 +5,7 @@ before each run (sample registry, modelled population). Printed: median time, th
 bound it comes from; with --lp, the LP relaxation solved to optimality by HiGHS (scipy), which shows
 whether the gap is the bound's (LP) or the search's; with --milp S, CBC over the candidates the
 Lagrangian bound leaves, run to the proven optimum (up to S seconds): the price of the proof.
-spopt (a dev dependency, never used at run time) offers LSCP-B, "backup coverage": it first solves the
+spopt (installed by `make bench-tools`, never used at run time) offers LSCP-B, "backup coverage": it first solves the
 set-covering problem (every demand point covered once, as few sites as that takes), then fixes that
 number of sites and maximises the *count* of points covered twice. It takes no site budget (p = 10), no
 weights and no partial coverage, so it cannot pose this question; its p-site model is MCLP (one
