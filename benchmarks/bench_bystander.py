@@ -20,41 +20,17 @@ import collections
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import requests
-from common import machine
+from common import free_port, gunicorn, machine
 
-ROOT = Path(__file__).resolve().parent.parent
 HERE = {"lat": 23.548, "lon": 116.372, "k": 5}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(data: Path, port: int) -> subprocess.Popen:
-    env = dict(os.environ, STATIONMAP_DATA_DIR=str(data), STATIONMAP_PROXY_COUNT="1",
-               STATIONMAP_RATE_LIMIT_PUBLIC="100000/minute")  # the per-address limit is not what is measured
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    proc = subprocess.Popen([gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "web:create_app()"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(300):
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=30).ok:
-                return proc
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.1)
-    raise SystemExit("the service did not start")
 
 
 def bystander(url: str, seconds: float) -> list[float]:
@@ -93,7 +69,9 @@ def main() -> None:
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="bystander-"))
     port = free_port()
-    proc = start(data, port)
+    env = dict(os.environ, STATIONMAP_DATA_DIR=str(data), STATIONMAP_PROXY_COUNT="1",
+               STATIONMAP_RATE_LIMIT_PUBLIC="100000/minute")  # the per-address limit is not what is measured
+    proc = gunicorn("web:create_app()", port, env)
     url = f"http://127.0.0.1:{port}"
     try:
         bystander(url, 3)  # warm both workers

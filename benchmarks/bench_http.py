@@ -17,38 +17,14 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
-from common import machine
+from common import free_port, gunicorn, machine
 
-ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 NEAREST = "/api/nearest?lat=23.548&lon=116.372&k=5"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(app: str, cwd: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    proc = subprocess.Popen([gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", app], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(600):
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/nearest", timeout=30).status_code < 500:
-                return proc
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.1)
-    raise SystemExit(f"{app} did not start")
 
 
 def wrk(url: str, connections: int, seconds: float, headers: dict[str, str] | None = None) -> tuple[float, float]:
@@ -71,7 +47,7 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="bench-http-"))
     env = dict(os.environ, STATIONMAP_DATA_DIR=str(data), STATIONMAP_RATE_LIMIT_PUBLIC="10000000/minute")
     app_port, bare_port = free_port(), free_port()
-    procs = [start("web:create_app()", ROOT, app_port, env), start("bare_app:app", HERE, bare_port, dict(os.environ))]
+    procs = [gunicorn("web:create_app()", app_port, env), gunicorn("bare_app:app", bare_port, dict(os.environ), HERE)]
     app, bare = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
     try:
         tag = requests.get(app + "/api/stations", timeout=30).headers.get("ETag", "")

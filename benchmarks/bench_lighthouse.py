@@ -24,12 +24,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import requests
-from common import machine
+from common import free_port, gunicorn, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 LIGHTHOUSE = ROOT / "benchmarks" / "node_modules" / ".bin" / "lighthouse"
@@ -40,29 +39,6 @@ WEIGHT_TARGET = {"/map": 150 * 1024}  # bytes on the wire before tiles
 CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(data: Path, port: int) -> subprocess.Popen:
-    """The service under gunicorn, as the README runs it in production, on a new (sample) registry."""
-    env = dict(os.environ, STATIONMAP_DATA_DIR=str(data), STATIONMAP_RATE_LIMIT_PUBLIC="100000/minute")
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    proc = subprocess.Popen([gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "web:create_app()"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(300):
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=30).ok:
-                return proc
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.1)
-    raise SystemExit("the service did not start")
 
 
 def tile_patterns() -> list[str]:
@@ -160,7 +136,8 @@ def main() -> None:
     reports = args.keep or Path(tempfile.mkdtemp(prefix="lighthouse-reports-"))
     reports.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    proc = start(data, port)
+    env = dict(os.environ, STATIONMAP_DATA_DIR=str(data), STATIONMAP_RATE_LIMIT_PUBLIC="100000/minute")
+    proc = gunicorn("web:create_app()", port, env)
     url = f"http://127.0.0.1:{port}"
     results: dict[str, list[dict[str, Any]]] = {}
     try:

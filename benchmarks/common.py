@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,7 +13,31 @@ from typing import Callable
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gunicorn(app: str, port: int, env: dict[str, str], cwd: Path = ROOT, ready: str = "/healthz") -> subprocess.Popen:
+    """`gunicorn -w 2 APP` on a loopback port, as the README runs the service in production, once `ready`
+    answers below 500 (kill its process group to stop it)."""
+    import requests
+
+    exe = str(Path(sys.executable).with_name("gunicorn"))
+    proc = subprocess.Popen([exe, "-w", "2", "-b", f"127.0.0.1:{port}", app], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(600):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}{ready}", timeout=30).status_code < 500:
+                return proc
+        except (requests.ConnectionError, requests.Timeout):
+            time.sleep(0.1)
+    raise SystemExit(f"{app} did not start")
 
 
 def machine() -> str:

@@ -55,20 +55,6 @@ def answer(svc: "Service", req: Request, kind: str, args: dict[str, Any],
     raise Pending(status)
 
 
-def answer_all(svc: "Service", req: Request,
-               *asked: tuple[str, dict[str, Any], int]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Several answers for one page: every new question is queued at once; Pending for the first still open."""
-    out, pending = [], None
-    for kind, args, n in asked:
-        try:
-            out.append(answer(svc, req, kind, args, n))
-        except Pending as exc:
-            pending = pending or exc
-    if pending:
-        raise pending
-    return out
-
-
 def status_json(svc: "Service", req: Request, status: Status) -> dict[str, Any]:
     out = status.to_json()
     out["poll"] = svc.link(req, JOB_ROUTE, key=status.key)

@@ -73,6 +73,24 @@ class StationStore(abc.ABC):
         return self.update(lambda _old: list(stations), note)
 
 
+class FollowedStore(StationStore):
+    """A backend that keeps a snapshot of the registry in the process and brings it up to date (`_fresh`) by
+    re-reading only the rows written since: every read is answered from that snapshot."""
+
+    @abc.abstractmethod
+    def _fresh(self) -> Any:
+        """The snapshot, up to date: `.stations` (id order) and `.by_id`."""
+
+    def all(self) -> list[Station]:
+        return list(self._fresh().stations)
+
+    def get(self, station_id: str) -> Station:
+        found = self._fresh().by_id.get(station_id)
+        if found is None:
+            raise not_found(station_id)
+        return found
+
+
 def not_found(station_id: str) -> NotFound:
     return NotFound(f"no station with id {station_id!r}")
 

@@ -31,7 +31,7 @@ from shapely.geometry import Point
 
 from ..errors import RegistryUnavailable
 from ..model import Station
-from .base import Change, Item, Journal, RowChange, StationStore, journaled_rows, journaled_update, not_found
+from .base import Change, Item, Journal, RowChange, FollowedStore, journaled_rows, journaled_update
 from .rows import FIELDS, LIST_FIELDS, from_rows, to_row
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class _Snapshot:
         self.by_id = {s.id: s for s in stations}
 
 
-class GpkgStore(StationStore):
+class GpkgStore(FollowedStore):
     """The registry in one GeoPackage file: rows written in place, whole files renamed into place, under a flock."""
 
     def __init__(self, path: Path, journal: Journal | None = None):
@@ -72,15 +72,6 @@ class GpkgStore(StationStore):
         return f"GeoPackage {self.path}"
 
     # -- reading -------------------------------------------------------------------------------
-    def all(self) -> list[Station]:
-        return list(self._fresh().stations)
-
-    def get(self, station_id: str) -> Station:
-        found = self._fresh().by_id.get(station_id)
-        if found is None:
-            raise not_found(station_id)
-        return found
-
     def version(self) -> str:
         with self._lock:
             inode, generation, revision = self._state()

@@ -23,7 +23,7 @@ import psycopg
 
 from ..errors import RegistryUnavailable
 from ..model import Station
-from .base import Change, Item, Journal, RowChange, StationStore, diff, journaled_rows, journaled_update, not_found
+from .base import Change, Item, Journal, RowChange, FollowedStore, diff, journaled_rows, journaled_update
 from .rows import FIELDS, from_rows, to_row
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -64,7 +64,7 @@ class _Snapshot:
         self.by_id = {s.id: s for s in stations}
 
 
-class PostgisStore(StationStore):
+class PostgisStore(FollowedStore):
     """The registry in PostGIS, followed incrementally by every process through `registry_log`."""
 
     def __init__(self, url: str, journal: Journal | None = None, migrate: bool = True):
@@ -83,15 +83,6 @@ class PostgisStore(StationStore):
         return f"PostGIS {_safe(self.url)}"
 
     # -- reading -------------------------------------------------------------------------------
-    def all(self) -> list[Station]:
-        return list(self._fresh().stations)
-
-    def get(self, station_id: str) -> Station:
-        found = self._fresh().by_id.get(station_id)
-        if found is None:
-            raise not_found(station_id)
-        return found
-
     def version(self) -> str:
         with self._lock:
             generation, revision = self._state(self._connection())
