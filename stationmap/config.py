@@ -28,16 +28,36 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+SERVICE_AREAS = ("jieyang", "guangdong", "china")
+
+
+def service_area(value: Any) -> str:
+    """A service area: one of SERVICE_AREAS (any case) or the path of an existing GeoJSON file; else InvalidInput."""
+    text = str(value).strip()
+    if text.lower() in SERVICE_AREAS:
+        return text.lower()
+    path = Path(text).expanduser()
+    if text and path.suffix.lower() in (".geojson", ".json") and path.is_file():
+        return str(path)
+    raise InvalidInput(f"service_area {text!r} is not known: use {', '.join(SERVICE_AREAS)} or the path of an existing "
+                       "GeoJSON file (.geojson) holding the area's polygon(s) in WGS-84")
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "stationmap-data", "Directory holding the station registry (stations.gpkg)."),
+    Setting("service_area", "jieyang", "Where stations may lie: jieyang (the default: the city's outline), guangdong, "
+            "china (coarse outlines that reach a few km beyond the border, geodata/SOURCES.md), or the path of a GeoJSON "
+            "file with the area's polygon(s) in WGS-84. Districts, townships and population coverage are Jieyang's "
+            "whatever the area: a station outside Jieyang has no district or township.", service_area),
     Setting("store", "auto", "Where the station registry is kept: gpkg (DATA_DIR/stations.gpkg), postgis (the "
             "database at database_url), memory (this process only, lost when it ends; for tests and demonstrations), "
             "or auto (the default): postgis when database_url is set, else gpkg."),
     Setting("database_url", "", "PostgreSQL/PostGIS database for the station registry (postgresql://user:password@host/db "
             "or postgresql:///db?host=/socket/dir); empty: the embedded GeoPackage. Its schema is created and migrated "
             "by `stationmap db upgrade` (run at open too)."),
-    Setting("redis_url", "", "Redis (or Valkey) shared by every web worker and machine for rate-limit counters "
-            "(redis://host:6379/0 or redis+unix:///path/redis.sock); empty: each worker counts in its own memory."),
+    Setting("redis_url", "", "Redis (or Valkey) shared by every web worker and machine for rate-limit counters and "
+            "the answers of costly questions (redis://host:6379/0 or redis+unix:///path/redis.sock); empty: each "
+            "worker counts in its own memory, and answers are kept for this machine only (DATA_DIR/jobs.sqlite)."),
     Setting("geocoder", "offline", "Geocoder for rows without coordinates: offline, nominatim or baidu."),
     Setting("geocoder_key", "", "API key for the online geocoder (baidu)."),
     Setting("geocoder_user_agent", "stationmap", "User agent sent to Nominatim."),
@@ -52,7 +72,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("language", "zh", "Default UI language: zh or en."),
     Setting("osm_tile_url", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
             "Tile URL template of the OpenStreetMap basemap (point it at a mirror or your own tile server)."),
-    Setting("map_inline_max", 5000, "Largest registry the map page carries whole (every station in the page, for "
+    Setting("map_inline_max", 2000, "Largest registry the map page carries whole (every station in the page, for "
             "offline use); a larger one is loaded as the view moves: clusters from /api/stations/clusters, the "
             "stations in view, nearest from /api/nearest.", int),
     Setting("max_suggest", 30, "Upper bound for n in siting suggestions (web API and planner).", int),
@@ -92,6 +112,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         if raw is not None and raw != "":
             try:
                 values[s.name] = s.parse(raw)
+            except InvalidInput as exc:
+                raise InvalidInput(f"environment variable STATIONMAP_{s.name.upper()}: {exc}") from None
             except ValueError:
                 raise InvalidInput(f"environment variable STATIONMAP_{s.name.upper()}={raw!r} is not "
                                    f"{'a whole number' if s.parse is int else 'valid'}; unset it for the "

@@ -48,6 +48,17 @@ class RegistryUnavailable(StationmapError):
     title = "Registry unavailable"
 
 
+class ServerUnavailable(RegistryUnavailable):
+    """A server the service shares (PostgreSQL, Redis) is unreachable for now; asked again once it is back."""
+
+    status = 503
+    title = "Service unavailable"
+
+    def __init__(self, message: str, retry_after: int = 5):
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
 class Unauthorized(StationmapError):
     """No credentials, or credentials that are wrong, expired or revoked (token, device signature)."""
 

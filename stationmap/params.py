@@ -17,7 +17,7 @@ from .errors import InvalidInput
 from .geo import datums
 from .model import KINDS, STATUSES
 from .ops import usage
-from .query import travel
+from .query import demand_keep, travel
 from .query.jobs import GAPS_KEPT
 
 MAX_TEXT = 200
@@ -241,6 +241,12 @@ USAGE_BY = Param("by", "string", "Grouping of the visits.", enum=usage.GROUPINGS
 USAGE = (USAGE_BY, *PERIOD, replace(DISTRICT, help="Only this district (name or adcode)."),
          Param("format", "string", "json or csv.", enum=("json", "csv"), default="json"))
 DEMAND_FORMAT = Param("format", "string", "csv, geojson or json.", enum=("csv", "geojson", "json"), default="csv")
+#: A planner's own demand layer for coverage, gaps, siting and what-if, and the file sent to make one.
+DEMAND = Param("demand", "string", "A planner's demand layer instead of the modelled population: the key that POST "
+               "/api/demand (a file) or GET /api/demand/visits (smart stations' counted visits) answered; kept a day.",
+               convert=demand_keep.check_key)
+DEMAND_NAME = Param("name", "string", "The file's name, for labels (.csv or .geojson also says its format).",
+                    default="")
 
 # -- OGC API - Features ---------------------------------------------------------------------------
 OGC_FORMAT = Param("f", "string", "Output format (only JSON is offered).", enum=("json", "geojson"), default="json")

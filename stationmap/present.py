@@ -117,13 +117,29 @@ def check_nav_mode(mode: str | None) -> str:
 
 def _fill(app: NavApp, lat: float, lon: float, name: str, mode: str,
           origin: tuple[float, float] | None) -> str:
-    dlat, dlon = _from_wgs84(lat, lon, app.crs)
-    start = ""
-    if origin is not None:
-        olat, olon = _origin_from_wgs84(*lat_lon(*origin), app.crs)
-        start = app.origin.format(olat=f"{olat:.6f}", olon=f"{olon:.6f}")
-    return app.url.format(origin=start, mode=app.modes[mode], lat=f"{dlat:.6f}", lon=f"{dlon:.6f}",
-                          name=_quoted_name(name))
+    head, tail = nav_parts(lat, lon, name, mode)[app.key]
+    return head + origin_text(app, origin) + tail
+
+
+@lru_cache(maxsize=1 << 14)
+def nav_parts(lat: float, lon: float, name: str, mode: str) -> dict[str, tuple[str, str]]:
+    """{app key: (link before the origin, link after it)} to a WGS-84 point in a checked travel `mode`: what a
+    link to a station keeps from one answer to the next (a link is head + `origin_text(app, origin)` + tail)."""
+    out = {}
+    for key, app in NAV_APPS.items():
+        dlat, dlon = _from_wgs84(lat, lon, app.crs)
+        head, _, tail = app.url.partition("{origin}")
+        fill = {"mode": app.modes[mode], "lat": f"{dlat:.6f}", "lon": f"{dlon:.6f}", "name": _quoted_name(name)}
+        out[key] = (head.format(**fill), tail.format(**fill))
+    return out
+
+
+def origin_text(app: NavApp, origin: tuple[float, float] | None) -> str:
+    """The origin part of `app`'s link from a WGS-84 (lat, lon); "" when the start is unknown."""
+    if origin is None:
+        return ""
+    olat, olon = _origin_from_wgs84(*lat_lon(*origin), app.crs)
+    return app.origin.format(olat=f"{olat:.6f}", olon=f"{olon:.6f}")
 
 
 @lru_cache(maxsize=1 << 16)

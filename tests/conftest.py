@@ -69,64 +69,19 @@ def _missing(what: str, target: str) -> None:
     _pytest.skip(f"no {what}: run `make {target}`")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @_pytest.fixture(scope="session")
 def postgres_server():
-    """A PostgreSQL 15 server with PostGIS 3 in a temporary directory, on a free port and a unix socket
-    there; run as the `postgres` user when the tests run as root (the server refuses root). Yields an
-    object whose `new_database()` returns the URL of a fresh database with the postgis extension."""
-    import subprocess
-    import tempfile
-    import uuid
+    """A PostgreSQL 15 server with PostGIS 3 for the session (`servers.Postgres`): `new_database()` gives the
+    URL of a fresh database with the postgis extension."""
+    from servers import Postgres, have_postgis
 
-    bindir = "/usr/lib/postgresql/15/bin"
-    if not _os.access(f"{bindir}/initdb", _os.X_OK) or not _os.path.exists(
-            "/usr/share/postgresql/15/extension/postgis.control"):
+    if not have_postgis():
         _missing("PostgreSQL 15 with PostGIS 3", "postgis")
-    as_root = _os.geteuid() == 0
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    base = tempfile.mkdtemp(prefix="stationmap-pg-")
-    if as_root:
-        import pwd
-
-        pw = pwd.getpwnam("postgres")
-        _os.chown(base, pw.pw_uid, pw.pw_gid)
-    data, port = f"{base}/data", _free_port()
-    user = "postgres" if as_root else None
-    subprocess.run([*prefix, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", user or "postgres", "--no-sync",
-                    "-E", "UTF8", "--locale", "C"], check=True, capture_output=True)
-    subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", data, "-l", f"{base}/log", "-w", "-o",
-                    f"-p {port} -k {base} -c listen_addresses='' -c fsync=off", "start"], check=True, capture_output=True)
-
-    class Server:
-        url = f"postgresql://postgres@/postgres?host={base}&port={port}"
-
-        def new_database(self) -> str:
-            import psycopg
-
-            name = f"t_{uuid.uuid4().hex[:12]}"
-            with psycopg.connect(self.url, autocommit=True) as con:
-                con.execute(f"CREATE DATABASE {name} TEMPLATE template_postgis")
-            return f"postgresql://postgres@/{name}?host={base}&port={port}"
-
-    import psycopg
-
-    with psycopg.connect(Server.url, autocommit=True) as con:
-        con.execute("CREATE DATABASE template_postgis")
-    with psycopg.connect(f"postgresql://postgres@/template_postgis?host={base}&port={port}", autocommit=True) as con:
-        con.execute("CREATE EXTENSION postgis")
+    server = Postgres()
     try:
-        yield Server()
+        yield server
     finally:
-        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
-        _shutil.rmtree(base, ignore_errors=True)
+        server.remove()
 
 
 @_pytest.fixture
@@ -138,22 +93,12 @@ def postgis_url(postgres_server) -> str:
 @_pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """Debian's redis-server on a unix socket in a temporary directory (no TCP, nothing kept); yields its URL."""
-    import subprocess
-    import time
+    from servers import Redis, redis_exe
 
-    exe = _shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not _os.access(exe, _os.X_OK):
+    if not redis_exe():
         _missing("redis-server", "redis")
-    d = tmp_path_factory.mktemp("redis")
-    sock = d / "redis.sock"
-    proc = subprocess.Popen([exe, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--save", "",
-                             "--appendonly", "no", "--dir", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    end = time.monotonic() + 30
-    while not sock.exists():
-        assert proc.poll() is None and time.monotonic() < end, "redis-server did not start"
-        time.sleep(0.02)
+    server = Redis(tmp_path_factory.mktemp("redis"))
     try:
-        yield f"redis+unix://{sock}"
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()

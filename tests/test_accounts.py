@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from cli_runner import stationmap
+from records_backends import _records_template, records, stored_bytes  # noqa: F401  (fixtures)
 
 from stationmap.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from stationmap.ops.accounts import Accounts, hash_password, open_accounts, verify_password
@@ -16,7 +17,9 @@ RONGCHENG = "445202"
 
 
 @pytest.fixture
-def accounts(tmp_path) -> Accounts:
+def accounts(tmp_path, request) -> Accounts:
+    if "records" in request.fixturenames:  # the database (if that is the place) before the accounts
+        request.getfixturevalue("records")
     return open_accounts(tmp_path)
 
 
@@ -42,6 +45,7 @@ def test_hash_format_round_trip():
     assert not verify_password("x", "md5$abc")
 
 
+@pytest.mark.usefixtures("records")
 def test_roles_and_districts(accounts):
     ed = accounts.add_user("ed", "editor", district="普宁")
     assert ed.district == PUNING and ed.may_edit(PUNING) and not ed.may_edit(RONGCHENG)
@@ -66,11 +70,12 @@ def test_roles_and_districts(accounts):
     assert [u.name for u in accounts.users()] == ["ed", "root"]
 
 
-def test_token_shown_once_stored_hashed_and_revocable(accounts, tmp_path):
+@pytest.mark.usefixtures("records")
+def test_token_shown_once_stored_hashed_and_revocable(accounts):
     accounts.add_user("ed", "editor", district=PUNING)
     token, info = accounts.issue_token("ed", "laptop")
     assert token.startswith("smt_") and len(token) > 40
-    assert token.encode() not in (tmp_path / "accounts.sqlite").read_bytes()
+    assert token.encode() not in stored_bytes(accounts.path) and info.id.encode() in stored_bytes(accounts.path)
     assert accounts.authenticate(token).name == "ed"
     assert accounts.token(info.id).last_used_utc
     other, _ = accounts.issue_token("ed")
@@ -86,6 +91,7 @@ def test_token_shown_once_stored_hashed_and_revocable(accounts, tmp_path):
             accounts.authenticate(bad)
 
 
+@pytest.mark.usefixtures("records")
 def test_token_expiry_and_disabled_account(accounts):
     accounts.add_user("ed", "editor", district=PUNING)
     expired, _ = accounts.issue_token("ed", ttl=timedelta(seconds=-1))
@@ -102,6 +108,7 @@ def test_token_expiry_and_disabled_account(accounts):
         accounts.issue_token("ghost")
 
 
+@pytest.mark.usefixtures("records")
 def test_device_keys_only_for_smart_stations(accounts):
     stations = load_sample()
     smart = next(s for s in stations if s.kind == "smart")

@@ -110,7 +110,8 @@ def test_no_bad_revoked_or_expired_token_is_refused(site):
 
 def test_every_write_route_needs_credentials(site):
     """Public means read-only: every route that accepts a write method refuses an anonymous caller, but for
-    workers' reports (no account by design), which refuse an empty report (and JSON sent to the report form)."""
+    workers' reports (no account by design), which refuse an empty report (and JSON sent to the report form),
+    and the planner's questions over a sent layer, which keep nothing of the registry's."""
     app = site.server.app
     writes = [(rule.rule, sorted(rule.methods - {"GET", "HEAD", "OPTIONS"})) for rule in app.url_map.iter_rules()
               if rule.methods - {"GET", "HEAD", "OPTIONS"}]
@@ -121,6 +122,7 @@ def test_every_write_route_needs_credentials(site):
         path = rule.replace("<station_id>", sid).replace("<report_id>", "1").replace("<key>", "no-such-job")
         for method in methods:
             public = {"/api/stations/<station_id>/reports": 400, "/api/whatif": 400,  # a report; a question, no write
+                      "/api/demand": 400,  # a planner's demand layer for questions (JSON {} is no such file)
                       "/api/jobs/<key>": 404}  # only the asker's own question, by its address
             expected = public.get(rule, 401)  # login: no name and password
             if rule == "/s/<station_id>/report":  # the station page's report form: a form, never JSON

@@ -6,6 +6,7 @@ Requests leaving 127.0.0.1 (map tiles) are aborted: the page must work without t
 """
 from __future__ import annotations
 
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -93,13 +94,16 @@ def test_sign_in_and_out_show_the_right_things_and_the_picker_stores_wgs84(page,
     tapped = float(page.input_value("input[name=lat]")), float(page.input_value("input[name=lon]"))
     assert tapped[1] > gcj[1] and tapped[0] == pytest.approx(gcj[0], abs=1e-4)  # a pixel is ~4 m at zoom 15
     shown = page.inner_text("#picker-where")  # where it lands in WGS-84, before saving
-    expect = coordTransform.gcj02_to_wgs84(tapped[1], tapped[0])  # independent: (lon, lat)
-    assert f"{expect[1]:.4f}" in shown and f"{expect[0]:.4f}" in shown
+    lat_shown, lon_shown = (float(x) for x in re.search(r"(\d+\.\d+), (\d+\.\d+)", shown).groups())
+    back = coordTransform.wgs84_to_gcj02(lon_shown, lat_shown)  # independent, and exact this way: (lon, lat)
+    assert back[1] == pytest.approx(tapped[0], abs=2e-6) and back[0] == pytest.approx(tapped[1], abs=2e-6)
     page.click("#edit-save")
     page.wait_for_function("() => document.getElementById('message').textContent.indexOf('已保存') === 0")
     moved = open_store(live_server.app.config["STATIONMAP"]["data_dir"]).get(s.id)
+    expect = coordTransform.gcj02_to_wgs84(tapped[1], tapped[0])  # independent: (lon, lat)
     off = Geodesic.WGS84.Inverse(moved.lat, moved.lon, expect[1], expect[0])["s12"]
     assert off < 3.0  # coordTransform's one-step inverse errs by 1-2 m in Jieyang
+    assert Geodesic.WGS84.Inverse(moved.lat, moved.lon, lat_shown, lon_shown)["s12"] < 0.2  # saved where shown
     back = datums.from_wgs84(moved.lat, moved.lon, "gcj02")
     assert Geodesic.WGS84.Inverse(back[0], back[1], *tapped)["s12"] < 0.05  # stored WGS-84 is the tapped point
 

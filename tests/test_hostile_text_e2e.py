@@ -184,6 +184,8 @@ def test_no_inline_script_without_the_nonce(hostile_server, path):
     nonces = [r.headers["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
               for r in (first, second) if "'nonce-" in r.headers["Content-Security-Policy"]]
     assert len(set(nonces)) == len(nonces)
+    for resp, nonce in zip((first, second), nonces):
+        assert f'nonce="{nonce}"' in resp.text, "the page's scripts carry this response's nonce, not a kept one"
     inline = first.text.count("<script>") + first.text.count("<script nonce=")
     assert inline == len(nonces[:1]), "every inline script carries the nonce"
     assert first.text.count("<style>") == 0 and ' style="' not in first.text, "styles only from files or the nonce"

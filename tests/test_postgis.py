@@ -1,5 +1,6 @@
-"""The PostGIS backend beyond the store contract: its schema (Alembic, geography column, GiST index),
-the `store`/`database_url` settings, `stationmap db upgrade`, and a writer killed inside its transaction.
+"""The PostGIS backend beyond the store contract: its schema (Alembic, geography column, GiST index, the
+operations records' schemas), the `store`/`database_url` settings, `stationmap db upgrade`, and a writer
+killed inside its transaction.
 
 Runs against a real PostgreSQL 15 + PostGIS 3 server started by the `postgres_server` fixture.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cli_runner import stationmap
 
 from stationmap.ops.accounts import User
 from stationmap.ops.audit import _dump, open_audit
@@ -26,17 +28,22 @@ PUNING = "445281"
 
 @pytest.fixture
 def pg_env(postgis_url, monkeypatch):
+    from stationmap.ops.db import dispose
+
     monkeypatch.setenv("STATIONMAP_DATABASE_URL", postgis_url)
     monkeypatch.delenv("STATIONMAP_STORE", raising=False)
-    return postgis_url
+    yield postgis_url
+    dispose(postgis_url)
 
 
 def test_database_url_chooses_postgis_and_the_schema_is_alembics(pg_env, tmp_path):
     store = open_store(tmp_path)
     assert store.describe().startswith("PostGIS ") and len(store.all()) == 135
-    assert not (tmp_path / "stations.gpkg").exists()
+    assert not (tmp_path / "stations.gpkg").exists() and not (tmp_path / "audit.sqlite").exists()
     with psycopg.connect(pg_env) as con:
-        assert con.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+        assert con.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0002"
+        assert con.execute("SELECT actor, action, state FROM audit.changes").fetchall() == [("system", "sample", "committed")]
+        assert con.execute("SELECT count(*) FROM audit.items").fetchone()[0] == len(store.all())
         assert con.execute("SELECT udt_name FROM information_schema.columns WHERE table_name = 'stations' "
                            "AND column_name = 'geog'").fetchone()[0] == "geography"
         assert "USING gist (geog)" in con.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'stations_geog'").fetchone()[0]
@@ -67,13 +74,25 @@ def test_an_unreachable_database_says_so(tmp_path):
 
 
 def test_db_upgrade_command_creates_the_schema(postgis_url, tmp_path):
-    env = {"STATIONMAP_DATABASE_URL": postgis_url, "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "stationmap.cli", "db", "upgrade"], capture_output=True, text=True,
-                         env=env, cwd=Path(__file__).parent.parent, timeout=120)
-    assert out.returncode == 0, out.stderr
+    out = stationmap("db", "upgrade", env={"STATIONMAP_DATABASE_URL": postgis_url})
+    assert out.exit_code == 0, out.stderr
     assert "registry schema at head" in out.stdout
+    tables = ("stations", "accounts.users", "accounts.tokens", "accounts.login_failures", "accounts.devices",
+              "audit.changes", "audit.items", "audit.notes", "telemetry.reports", "telemetry.latest",
+              "reports.reports", "reports.salts")
     with psycopg.connect(postgis_url) as con:
-        assert con.execute("SELECT to_regclass('stations') IS NOT NULL").fetchone()[0]
+        assert con.execute("SELECT " + ", ".join(f"to_regclass('{t}') IS NOT NULL" for t in tables)).fetchone() == \
+            (True,) * len(tables)
+
+
+def test_records_in_an_unreachable_database_say_so_without_the_password(tmp_path):
+    from stationmap.errors import ServerUnavailable
+    from stationmap.ops.accounts import open_accounts
+
+    accounts = open_accounts(tmp_path, f"postgresql://nobody:secret@/none?host={tmp_path}&port=1")
+    with pytest.raises(ServerUnavailable, match="database .*nobody:\\*\\*\\*@.* is unavailable") as refused:
+        accounts.users()
+    assert "secret" not in str(refused.value) and refused.value.status == 503
 
 
 _WRITER = textwrap.dedent("""
@@ -116,3 +135,19 @@ def test_a_writer_killed_inside_its_transaction_leaves_the_old_row_and_the_audit
     assert not open_audit(tmp_path).entries(station_id=s.id, actor="crash")  # aborted: not in the log
     [entry] = open_audit(tmp_path).entries(station_id=s.id, actor="root")
     assert entry.after == __import__("json").loads(_dump(edited)) and open_store(tmp_path).get(s.id).address == "之后"
+
+
+
+def test_workers_opening_a_new_database_together_migrate_it_once(postgis_url):
+    import multiprocessing
+
+    from stationmap.store.postgis import upgrade
+
+    workers = [multiprocessing.get_context("fork").Process(target=upgrade, args=(postgis_url,)) for _ in range(3)]
+    for w in workers:  # each would create the tables: one does, the others wait for it, then find them there
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    with psycopg.connect(postgis_url) as con:
+        assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]

@@ -175,3 +175,33 @@ def test_cli_search(registry_dir):
     assert doc["results"][0]["name"] == "棉湖镇"
     table = CliRunner().invoke(cli, ["search", "棉湖", "--data-dir", str(registry_dir)])
     assert table.exit_code == 0 and "棉湖镇" in table.output
+
+
+def test_station_matches_are_every_station_holding_the_text_and_only_those():
+    """Against a plain test of every station (NFKC + casefold of each name and address), over a registry with
+    line breaks, full-width letters and case in its names."""
+    import dataclasses
+    import random
+    import unicodedata
+
+    from stationmap.store import load_sample
+
+    base = load_sample()
+    odd = ["Ａｂｃ驿站\n二楼", "ABC 驿站", "站\r\n站", "  空格驿站  ", "ß街驿站"]
+    stations = base + [dataclasses.replace(base[i], id=f"x{i}", name=n, address=f"{n}路{i}号")
+                       for i, n in enumerate(odd)]
+    text = search.StationText(stations)
+
+    def fold(t: str) -> str:
+        return unicodedata.normalize("NFKC", t).casefold().strip()
+
+    rng = random.Random(5)
+    needles = ["abc", "驿站", "站", "ss", "空格", "二楼", "路1", "榕城", "zz"]
+    for s in rng.sample(stations, 20):
+        name = fold(s.name)
+        i = rng.randrange(len(name))
+        needles.append(name[i:i + rng.randint(1, 3)].strip() or "站")
+    for needle in needles:
+        want = [i for i, s in enumerate(stations)
+                if needle in fold(s.name).replace("\n", " ") or needle in fold(s.address).replace("\n", " ")]
+        assert text.holding(needle) == want, needle

@@ -137,7 +137,8 @@ def test_merging_demand_units_keeps_every_plans_value():
 
 def test_candidates_from_a_file_keep_names(stations, tmp_path):
     path = tmp_path / "banks.csv"
-    path.write_text("名称,纬度,经度\n农商银行榕华支行,23.545,116.372\n邮政储蓄流沙支行,23.300,116.165\n"
+    # Each candidate has people within 1500 m that no sample station reaches (checked by brute force).
+    path.write_text("名称,纬度,经度\n农商银行榕华支行,23.530,116.345\n邮政储蓄流沙支行,23.290,116.180\n"
                     "惠来加油站,23.040,116.290\n", encoding="utf-8")
     cands = load_candidates(path)
     assert cands.names == ("农商银行榕华支行", "邮政储蓄流沙支行", "惠来加油站")
@@ -213,3 +214,40 @@ def test_method_in_plain_chinese():
     two = method_zh(0.064, 5308, 1000.0, 2)
     assert two.startswith("近似方案，与最优相差不超过 6.4%") and "线性松弛" in two and "半个站点" in two
     assert "线性松弛" not in method_zh(0.064, 5308, 1000.0, 1) and method_zh(0.0, 5308, 1000.0, 2).startswith("最优方案")
+
+
+def test_progress_reports_valid_bounds_and_real_plans(stations):
+    reach, n = 2600.0, 4
+    heard = []
+    result = suggest(stations, n, reach, min_stations=1, time_limit_s=4, progress=heard.append)
+    assert heard and heard[0]["stage"] == "greedy" and all(d["stage_zh"] for d in heard)
+    base = coverage(stations, reach, 1).city["covered_population"]
+    for doc in heard:
+        sites = [(s["lat"], s["lon"]) for s in doc["sites"]]
+        assert len(sites) == n and all(geography.in_jieyang(*p) for p in sites)
+        # the incumbent's value is what coverage() says its sites add (250 m demand: no summing into cells)
+        assert coverage(stations, reach, 1, add=sites).city["covered_population"] - base == pytest.approx(doc["value"])
+        assert doc["value"] <= result.model_total + 1e-6  # the answer is at least as good as any plan reported
+        if doc["upper_bound"] is not None:  # a bound must hold for the best plan, and the gap say what it is
+            assert doc["upper_bound"] >= result.model_total - 1e-6
+            assert doc["optimality_gap"] == pytest.approx((doc["upper_bound"] - doc["value"]) / doc["upper_bound"], abs=1e-5)
+    assert any(d["upper_bound"] is not None for d in heard)
+    json.dumps(heard)
+
+
+def test_a_running_question_reports_its_best_plan_in_its_status(tmp_path):
+    import fcntl
+
+    from stationmap.query.jobs import Jobs, Question
+
+    jobs = Jobs(tmp_path)
+    with open(tmp_path / "jobs.runner0.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # holding the runner's slot: the question waits for us
+        status = jobs.ask(Question.make("suggest", reach_m=2600, n=2)[0], "v1", "me")
+        assert status.state == "queued" and "progress" not in status.to_json()
+        key, _, _ = jobs._claim(0)
+        assert jobs.status(key).state == "running" and "progress" not in jobs.status(key).to_json()
+        news = {"stage": "bound", "value": 12.0, "upper_bound": 13.0, "optimality_gap": 1 / 13,
+                "sites": [{"lat": 23.55, "lon": 116.37}]}
+        jobs._progress(key, news)
+        assert jobs.status(key).to_json()["progress"] == news

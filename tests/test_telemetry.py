@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from records_backends import _records_template, records  # noqa: F401  (fixtures)
 
 from stationmap.errors import InvalidInput, NotFound, PayloadTooLarge, Replayed, Unauthorized
 from stationmap.ops.accounts import open_accounts
@@ -18,7 +19,9 @@ NOW = datetime(2025, 6, 2, 4, 0, tzinfo=timezone.utc)  # 12:00 in Jieyang
 
 
 @pytest.fixture
-def env(registry_dir):
+def env(registry_dir, request):
+    if "records" in request.fixturenames:  # the database (if that is the place) before the registry
+        request.getfixturevalue("records")
     store = open_store(registry_dir)
     accounts = open_accounts(registry_dir)
     smart = [s for s in store.all() if s.kind == "smart"]
@@ -36,6 +39,7 @@ def _send(env, station, body, signature, now=NOW):
     return tel.receive(store, accounts, station.id, body, signature, WINDOW, now=now)
 
 
+@pytest.mark.usefixtures("records")
 def test_signed_report_is_stored_and_shown_live(env):
     store, accounts, tel, (a, *_), keys = env
     body, sig = build_report(keys[a.id], a.id, open=True, occupancy=4, visits=9, temperature_c=31.5,
@@ -112,6 +116,7 @@ def test_signatures(env):
     assert _count(tel) == 1
 
 
+@pytest.mark.usefixtures("records")
 def test_replays_refused(env):
     _, _, tel, (a, b, _), keys = env
     body, sig = build_report(keys[a.id], a.id, ts=NOW.timestamp(), nonce="nonce-0001", visits=3)
@@ -143,6 +148,7 @@ def test_deleted_station_refused(env):
         _send(env, a, body, sig)
 
 
+@pytest.mark.usefixtures("records")
 def test_usage_by_station_district_day_week(env):
     store, _, tel, (a, b, c), keys = env
     # Sunday 2025-06-01 23:30 in Jieyang = 15:30 UTC; Monday 00:30 local = 16:30 UTC (a new day and ISO week).
@@ -172,6 +178,7 @@ def test_usage_by_station_district_day_week(env):
     assert (a.lat, a.lon, 12.0) in points
 
 
+@pytest.mark.usefixtures("records")
 def test_usage_and_audit_cli_and_demand_layer(env, registry_dir, tmp_path):
     """`stationmap usage` and `audit`; the demand CSV loads as a planner's demand layer with the visits as weights."""
     from click.testing import CliRunner
@@ -197,6 +204,7 @@ def test_usage_and_audit_cli_and_demand_layer(env, registry_dir, tmp_path):
     assert len(json.loads(r.stdout)) == 2 and json.loads(r.stdout)[0]["actor"] == "system"
 
 
+@pytest.mark.usefixtures("records")
 def test_a_late_report_does_not_override_a_newer_one(env):
     _, _, tel, (a, *_), keys = env
     newer, s1 = build_report(keys[a.id], a.id, open=True, occupancy=2, ts=NOW.timestamp())

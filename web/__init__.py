@@ -18,6 +18,7 @@ from stationmap.api import Service
 from stationmap.api.core import JSON_PREFIXES, Answer, problem_answer
 from stationmap.api.service import refusal
 from stationmap.errors import StationmapError
+from stationmap.servers import unavailable
 from stationmap.store import StationStore
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def _problem(err: Exception) -> Response:
     else:
         assert isinstance(err, StationmapError)
         status, title, detail = err.status, err.title, str(err)
-        answer = refusal(err, request.path)
+        answer = refusal(unavailable(err) or err, request.path)  # a server away is logged once per outage
     if not _wants_json():
         answer = Answer(status, render_template("error.html", status=status, title=title, detail=detail).encode(),
                         "text/html", {k: v for k, v in answer.headers.items() if k == "Retry-After"})
@@ -122,7 +123,11 @@ def _http_detail(err: HTTPException) -> str:
 
 
 def _unexpected(err: Exception) -> Response | tuple[str, int]:
-    """Anything else (HTTP and library errors have their own handler): logged, a 500 without a traceback."""
+    """Anything else (HTTP and library errors have their own handler): a shared server away is a 503 (as the
+    API answers it); the rest is logged, a 500 without a traceback."""
+    away = unavailable(err)
+    if away is not None:
+        return _problem(away)
     log.exception("unexpected error on %s %s", request.method, request.path)
     if _wants_json():
         return problem_response(500, "Internal server error", "the server failed; the error was logged")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 
 from stationmap.maps import mapview
 from stationmap.maps.pages import map_page as render_map_page
@@ -58,15 +60,52 @@ def _served() -> dict[str, str]:
     return {"asset_base": asset_base(), "api_base": url_for("api.stations").rsplit("/", 1)[0]}
 
 
+class RenderedPages:
+    """Map pages already rendered, by registry version and every input of the page, with a stand-in for the
+    CSP nonce that each response replaces with its own. The stand-in is random per process, so no station
+    text can carry it."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size, self.stand_in = size, secrets.token_urlsafe(24)
+        self._pages: OrderedDict[tuple, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, render: Callable[[Callable[[], str]], str]) -> str:
+        """The page for `key` under this response's nonce, rendered by `render(nonce)` when not kept."""
+        with self._lock:
+            page = self._pages.get(key)
+            if page is not None:
+                self._pages.move_to_end(key)
+        if page is None:
+            page = render(lambda: self.stand_in)
+            with self._lock:
+                self._pages[key] = page
+                while len(self._pages) > self.size:
+                    self._pages.popitem(last=False)
+        return page.replace(self.stand_in, csp_nonce()) if self.stand_in in page else page
+
+
+def _rendered() -> RenderedPages:
+    return current_app.extensions.setdefault("stationmap.pages", RenderedPages())
+
+
 def map_html(lang: str | None, basemap: str | None, center=None, zoom=None, *, template: str = "map.html",
              **select: Any) -> str:
     """The worker map page (or the embed page), its map script inline under this response's CSP nonce."""
     lang, basemap = _common(lang, basemap)
-    stations = select_stations(store().all(), **select) if select else store().all()
+    reg = store()
     worker = url_for("pages.service_worker") if template == "map.html" else None  # the embed stays out
-    return render_map_page(stations, settings=settings(), lang=lang, basemap=basemap, center=center, zoom=zoom,
-                    district=select.get("district"), template=template, nonce=csp_nonce, worker=worker,
-                    **_served())[0]
+    served = _served()
+    key = (reg.version(), lang, basemap, center, zoom, template, worker, tuple(sorted(select.items())),
+           tuple(sorted(served.items())))
+
+    def render(nonce: Callable[[], str]) -> str:
+        stations = select_stations(reg.all(), **select) if select else reg.all()
+        return render_map_page(stations, settings=settings(), lang=lang, basemap=basemap, center=center, zoom=zoom,
+                               district=select.get("district"), template=template, nonce=nonce, worker=worker,
+                               **served)[0]
+
+    return _rendered().get(key, render)
 
 
 @bp.get("/embed")
@@ -122,7 +161,7 @@ def service_worker() -> Response:
 def registry_version(resp: Response) -> Response:
     """The pages the worker keeps say which registry they show (a hash of the store's version)."""
     path = request.path  # below the mount path, as OFFLINE_PAGES are
-    if resp.mimetype == "text/html" and request.method in ("GET", "HEAD") and any(
+    if resp.mimetype == "text/html" and request.method in ("GET", "HEAD") and resp.status_code < 400 and any(
             path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/") for p in OFFLINE_PAGES):
         resp.headers[REGISTRY_HEADER] = hashlib.sha256(store().version().encode()).hexdigest()[:16]
     return resp

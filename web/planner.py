@@ -1,8 +1,8 @@
 """The planner page: loaded once, then it asks the API (web/static/planner.js). The page itself carries
 only the map (basemap, district lines), the stations (as a JSON data block, names set as text by the
 script) and what the script needs to ask: the API's addresses, the question in the address bar, the
-travel-mode names and the what-if bounds. Coverage, gaps and sites arrive as the API's answers (202 and
-polling while one is new); nothing here waits for a computation.
+travel-mode names, the what-if and demand-file bounds. Coverage, gaps and sites arrive as the API's answers
+(202 and polling while one is new); nothing here waits for a computation.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from stationmap.errors import InvalidInput
 from stationmap.maps import mapview
 from stationmap.maps.words import words
 from stationmap.model import Station
-from stationmap.query import travel, whatif
+from stationmap.query import demand_files, travel, whatif
 
 from . import settings
 
@@ -30,12 +30,13 @@ def plan(stations: list[Station], reach_args: dict[str, Any], n: int, basemap: s
         "lang": lang, "crs": crs, "basemap": basemap,
         "api": {"coverage": url_for("api.coverage_view"), "gaps": url_for("api.gaps_view"),
                 "suggest": url_for("api.suggest_view"), "whatif": url_for("api.whatif_view"),
-                "jobs": url_for("api.job_view", key="KEY")},
+                "jobs": url_for("api.job_view", key="KEY"), "demand": url_for("api.demand_upload"),
+                "visits": url_for("api.demand_visits")},
         "question": {key: v for key, v in {**reach_args, "min_stations": k, "n": n}.items() if v is not None},
         "stations": [{"id": s.id, "n": s.name, "k": s.kind, "st": s.status, "w": [s.lat, s.lon],
                       "p": list(mapview.to_display(s.lat, s.lon, basemap))} for s in stations],
         "modes": {m_: words(lang)[m_] for m_ in travel.MODES},
-        "limits": {"add": whatif.MAX_ADD, "remove": whatif.MAX_REMOVE},
+        "limits": {"add": whatif.MAX_ADD, "remove": whatif.MAX_REMOVE, "demand_bytes": demand_files.MAX_BYTES},
         "words": words(lang),
     }
     m.add_child(mapview.DataLayer("SMPlanner.init", [m, boundaries], "sm-plan-data", payload,

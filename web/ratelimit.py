@@ -8,6 +8,11 @@ route and static files are not counted.
 In one process the window is exact and costs a deque append: the `limits` in-memory storage starts a
 timer thread every 10 ms of traffic to expire its entries, which under load cost more than the answer
 it guards. With `redis_url` the `limits` moving window in Redis is used, shared by every worker and machine.
+
+While Redis is away, requests are still served and still limited: each worker counts in its own memory
+(so the limits hold per worker, as without Redis), the outage and the return are logged once, and Redis is
+asked again every `REDIS_RETRY_S` seconds. Refusing every request because the counter is gone would turn a
+Redis outage into a full outage of a public map.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from limits import RateLimitItem, parse_many
 from werkzeug.exceptions import TooManyRequests
 
 SWEEP_S = 60.0  # how often keys idle for longer than their window are forgotten
+REDIS_RETRY_S = 2.0  # while Redis is away, how often a worker tries it again
 
 
 class Counter(Protocol):
@@ -61,18 +67,36 @@ class LocalCounter:
 
 
 class RedisCounter:
-    """The `limits` moving window in Redis: one count for every worker and machine."""
+    """The `limits` moving window in Redis: one count for every worker and machine; this worker's own count
+    while Redis is away."""
 
     def __init__(self, url: str) -> None:
         from limits.storage import storage_from_string
         from limits.strategies import MovingWindowRateLimiter
 
-        self._limiter = MovingWindowRateLimiter(storage_from_string(url))
+        from stationmap.servers import redis_client
+
+        pool = redis_client(url).connection_pool  # the process's one pool for this Redis
+        self._limiter = MovingWindowRateLimiter(storage_from_string(url, connection_pool=pool))
+        self._local = LocalCounter()
+        self._retry_at = 0.0
 
     def hit(self, item: RateLimitItem, key: str) -> tuple[bool, int, float]:
-        allowed = self._limiter.hit(item, key)
-        stats = self._limiter.get_window_stats(item, key)
-        return allowed, stats.remaining, stats.reset_time
+        from stationmap.servers import OUTAGES, server_away
+
+        if time.monotonic() >= self._retry_at:
+            try:
+                allowed = self._limiter.hit(item, key)
+                stats = self._limiter.get_window_stats(item, key)
+            except Exception as exc:
+                if server_away(exc) is None:
+                    raise
+                OUTAGES.down("Redis", "rate limits are counted by each worker alone until it is back", exc)
+                self._retry_at = time.monotonic() + REDIS_RETRY_S
+            else:
+                OUTAGES.up("Redis")
+                return allowed, stats.remaining, stats.reset_time
+        return self._local.hit(item, key)
 
 
 @lru_cache(maxsize=64)

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from ..errors import InvalidInput
 from ..files.sheets import records_csv, safe_csv_text
 
-JSON_PREFIXES = ("/api", "/ogcapi", "/healthz")
+JSON_PREFIXES = ("/api", "/ogcapi", "/healthz", "/readyz")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PROBLEM_MEDIA = "application/problem+json"
 
@@ -34,14 +34,19 @@ class Fields:
         if isinstance(pairs, Mapping):
             pairs = [(k, v) for k, vs in pairs.items() for v in (vs if isinstance(vs, (list, tuple)) else [vs])]
         self.folded = folded
-        self._pairs = [(str(k), str(v)) for k, v in pairs]
+        self._pairs = [(k if type(k) is str else str(k), v if type(v) is str else str(v)) for k, v in pairs]
+        self._index: dict[str, list[str]] | None = None  # name -> values, made at the first lookup
 
     def _key(self, name: str) -> str:
         return name.lower() if self.folded else name
 
     def getlist(self, name: str) -> list[str]:
-        key = self._key(name)
-        return [v for k, v in self._pairs if self._key(k) == key]
+        if self._index is None:
+            index: dict[str, list[str]] = {}
+            for k, v in self._pairs:
+                index.setdefault(self._key(k), []).append(v)
+            self._index = index
+        return list(self._index.get(self._key(name), ()))
 
     def get(self, name: str, default: str | None = None) -> str | None:
         values = self.getlist(name)
@@ -140,9 +145,18 @@ def _default(o: Any) -> Any:
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
+# One encoder for every answer: json.dumps builds a new one on each call when given options.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
+def compact_json(doc: Any) -> bytes:
+    """Compact UTF-8 JSON (Chinese as is, keys in their order), without a newline."""
+    return _ENCODER.encode(doc).encode("utf-8")
+
+
 def json_bytes(doc: Any) -> bytes:
     """Compact UTF-8 JSON (Chinese as is, keys in their order) ending with a newline."""
-    return (json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=_default) + "\n").encode("utf-8")
+    return (_ENCODER.encode(doc) + "\n").encode("utf-8")
 
 
 def json_answer(doc: Any, status: int = 200, media: str = "application/json",

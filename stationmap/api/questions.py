@@ -35,10 +35,11 @@ class Pending(NotYet):
 
 
 def answer(svc: "Service", req: Request, kind: str, args: dict[str, Any],
-           n: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(answer data, reach description) for a coverage or suggest question; Pending while it computes."""
+           n: int = 0, demand: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+    """(answer data, reach description) for a coverage or suggest question, over the modelled population or
+    the demand layer kept under `demand`; Pending while it computes."""
     question, meta = Question.make(kind, args.get("reach_m"), args.get("minutes"), args.get("mode"),
-                                   args.get("min_stations") or 1, n)
+                                   args.get("min_stations") or 1, n, demand=demand)
     registry = svc.store.version()
     key = question.key(registry)
     hit = _ANSWERS.get(key)
@@ -81,7 +82,9 @@ JOB_STATUS = {
                    "question": {"type": "object"}, "position": {"type": "integer"}, "error": {"type": "string"},
                    "code": {"type": "integer", "description": "a failure's HTTP status: 4xx final, 5xx retried"},
                    "poll": {"type": "string"}, "retry_after_s": {"type": "number"}, "message": {"type": "string"},
-                   "answer_ready": {"type": "boolean"}},
+                   "answer_ready": {"type": "boolean"},
+                   "progress": {"type": "object", "description": "while a siting question runs: its best plan so "
+                                "far (sites, value, proven bound, gap)"}},
 }
 COSTLY = (
     Reply(202, "Being computed apart: the job's status. Poll Location until it is done, then ask again.",

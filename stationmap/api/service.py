@@ -18,9 +18,11 @@ from ..files import geocode
 from ..files.geocode import Geocoder
 from ..ops.accounts import Accounts, open_accounts
 from ..ops.audit import AuditLog, open_audit
-from ..ops.reports import FILENAME as REPORTS_FILE, Reports
+from ..ops.db import shared_database
+from ..ops.reports import Reports, open_reports
 from ..ops.telemetry import Telemetry, open_telemetry
-from ..query.jobs import Jobs, Limits
+from ..query.jobs import Jobs
+from ..servers import unavailable
 from ..store import StationStore, open_store
 from .core import JSON_PREFIXES, Answer, NotYet, Request, problem_answer, public_base
 from .routes import TABLE, Doc, Route, RouteTable, parse_args
@@ -46,15 +48,15 @@ class Service:
 
     @cached_property
     def accounts(self) -> Accounts:
-        return open_accounts(self.data_dir)
+        return open_accounts(self.data_dir, shared_database(self.settings))
 
     @cached_property
     def audit(self) -> AuditLog:
-        return open_audit(self.data_dir)
+        return open_audit(self.data_dir, shared_database(self.settings))
 
     @cached_property
     def telemetry(self) -> Telemetry:
-        return open_telemetry(self.data_dir)
+        return open_telemetry(self.data_dir, shared_database(self.settings))
 
     @cached_property
     def geocoder(self) -> Geocoder:
@@ -63,12 +65,12 @@ class Service:
     @cached_property
     def reports(self) -> Reports:
         cfg = self.settings
-        return Reports(self.data_dir / REPORTS_FILE, self.audit, client_limit=cfg["report_client_limit"],
-                       station_limit=cfg["report_station_limit"])
+        return open_reports(self.data_dir, shared_database(cfg), self.audit, client_limit=cfg["report_client_limit"],
+                            station_limit=cfg["report_station_limit"])
 
     @cached_property
     def jobs(self) -> Jobs:
-        return Jobs(self.data_dir, Limits.from_settings(self.settings))
+        return Jobs.from_settings(self.data_dir, self.settings)
 
     # -- links ---------------------------------------------------------------------------------
     def link(self, req: Request, name: str, query: dict[str, Any] | None = None, **values: Any) -> str:
@@ -108,11 +110,15 @@ class Service:
         except NotYet as wait:
             answer = wait.interim(self, req)
         except StationmapError as err:
-            answer = refusal(err, req.path)
-        except Exception:  # a bug, not the caller's fault: logged, a 500 without a traceback
-            log.exception("unexpected error on %s %s", req.method, req.path)
-            answer = problem_answer(500, "Internal server error", "the server failed; the error was logged",
-                                    instance=req.path)
+            answer = refusal(unavailable(err) or err, req.path)  # a server away is logged once per outage
+        except Exception as exc:  # a shared server away (503), or a bug: logged, a 500 without a traceback
+            away = unavailable(exc)
+            if away is not None:  # logged once per outage by `unavailable`
+                answer = refusal(away, req.path)
+            else:
+                log.exception("unexpected error on %s %s", req.method, req.path)
+                answer = problem_answer(500, "Internal server error", "the server failed; the error was logged",
+                                        instance=req.path)
         return route.finish(answer)
 
 

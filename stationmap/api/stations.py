@@ -1,4 +1,5 @@
-"""Public reads: stations (with smart stations' live status), nearest, boundaries, and the health check.
+"""Public reads: stations (with smart stations' live status), nearest, boundaries, and the health and
+readiness checks.
 
 Geometry is WGS-84 (RFC 7946); each station also carries GCJ-02/BD-09 coordinates and navigation links
 (`stationmap.present`).
@@ -23,8 +24,10 @@ from ..params import (AMENITY, BBOX, CLUSTER_BBOX, CLUSTER_ZOOM, DISTRICT, KIND,
 from ..query import bbox as boxes
 from ..query import nearest, search
 from . import encoded
-from .core import Answer, Request, geojson_answer, json_answer, json_bytes
-from .routes import TABLE
+from .. import servers
+from .core import PROBLEM_MEDIA, Answer, Request, geojson_answer, json_answer, json_bytes
+from .nearest_bytes import nearest_bytes
+from .routes import TABLE, Reply
 
 if TYPE_CHECKING:
     from .service import Service
@@ -41,7 +44,7 @@ _LIVE: LruCache[dict[str, dict[str, Any]]] = LruCache(4)
 def _file_stamp(path: Any) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, TypeError):  # no file, or telemetry in the database: read again each second
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
 
@@ -171,9 +174,11 @@ def station(svc: "Service", req: Request, station_id: str) -> Answer:
 def nearest_view(svc: "Service", req: Request, lat: float, lon: float, k: int, crs: str, kind, amenity,
                  open_now: bool, status, mode: str) -> Answer:
     now = datetime.now(TZ)
-    results = nearest.nearest(nearest.registry_set(svc.store), lat, lon, k=k, crs=crs, kind=kind, amenities=amenity,
-                              open_now=open_now, status=status, when=now)
-    return json_answer(present.nearest_answer(results, lat, lon, crs, now, mode=mode, live=live_statuses(svc)))
+    snapshot = nearest.registry_set(svc.store)
+    results = nearest.nearest(snapshot, lat, lon, k=k, crs=crs, kind=kind, amenities=amenity, open_now=open_now,
+                              status=status, when=now)
+    body = nearest_bytes(snapshot, results, lat, lon, crs, now, mode, live_statuses(svc))  # present.nearest_answer's
+    return Answer(200, body, "application/json")
 
 
 @route.get("/api/search", "Find stations (name, address), townships and districts (official names and short "
@@ -181,7 +186,8 @@ def nearest_view(svc: "Service", req: Request, lat: float, lon: float, k: int, c
            "Every result in WGS-84.", SEARCH,
            tag="queries")
 def search_view(svc: "Service", req: Request, q: str, limit: int, crs: str) -> Answer:
-    return json_answer(search.answer(q, svc.store.all(), limit, crs, svc.geocoder))
+    return json_answer(search.answer(q, search.StationText.of_registry(nearest.registry_set(svc.store)), limit, crs,
+                                     svc.geocoder))
 
 
 # -- boundaries --------------------------------------------------------------------------------
@@ -204,3 +210,41 @@ def healthz(svc: "Service", req: Request) -> Answer:
     stations_ = svc.store.all()
     return json_answer({"status": "ok", "stations": len(stations_), "sample_data": any(s.demo for s in stations_),
                         "time": datetime.now(TZ).isoformat(timespec="seconds")})
+
+
+READY = {
+    "type": "object", "description": "Each part the service needs, checked by a round trip.",
+    "required": ["status", "parts"],
+    "properties": {"status": {"type": "string", "enum": ["ok"]},
+                   "parts": {"type": "object", "additionalProperties": {
+                       "type": "object", "required": ["status"],
+                       "properties": {"status": {"type": "string", "enum": ["ok", "down"]},
+                                      "ms": {"type": "number"}, "error": {"type": "string"},
+                                      "store": {"type": "string"}}}}},
+}
+
+
+@health.get("/readyz", "Readiness: whether this worker can answer now. Checks the registry store (a round trip to "
+            "PostgreSQL when the registry is in PostGIS) and, when redis_url is set, Redis (PING). 200 with each "
+            "part's status; 503 (problem document with the same `parts`, Retry-After) naming what is down.",
+            tag="service", private=True,
+            responses=(Reply(200, "Every part answered.", schema=READY),
+                       Reply(503, "A part is down: `detail` names it, `parts` says which.", ("Retry-After",))))
+def readyz(svc: "Service", req: Request) -> Answer:
+    store = type(svc.store).__name__.removesuffix("Store").lower()  # postgis, gpkg, memory
+    parts = {"registry": {**servers.check(svc.store.version), "store": store}}
+    if svc.settings["redis_url"]:
+        parts["redis"] = servers.check(lambda: servers.ping_redis(svc.settings["redis_url"]))
+    server = {"registry": "PostgreSQL" if store == "postgis" else "", "redis": "Redis"}
+    down = [part for part, state in parts.items() if state["status"] != "ok"]
+    for part in parts.keys() - down:
+        if server[part]:
+            servers.OUTAGES.up(server[part])
+    if not down:
+        return json_answer({"status": "ok", "parts": parts})
+    names = " and ".join(f"{part} ({server[part]})" if server[part] and server[part].lower() != part else part
+                         for part in down)
+    doc = {"type": "about:blank", "title": "Service unavailable", "status": 503, "instance": req.path,
+           "detail": f"not ready, unreachable: {names}; what needs it answers 503 until it is back, and the "
+                     "service recovers by itself", "parts": parts}
+    return json_answer(doc, 503, PROBLEM_MEDIA, {"Retry-After": str(servers.RETRY_AFTER_S)})

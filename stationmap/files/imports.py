@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -73,23 +74,25 @@ def _plain_point(rec: dict[str, Any], crs: str) -> tuple[float, float] | None:
 
 
 def locator(points: list[tuple[float, float]]) -> Callable[[float, float], metric.Place]:
-    """`metric.locate` for many points at once: the points inside Jieyang located in one vectorised pass
-    (one point-in-polygon call, one assignment to districts and townships); any other point goes to
-    `metric.locate` itself, which says why it is refused."""
+    """`metric.locate` for many points at once: the service area checked for all of them in one indexed pass, and
+    those inside Jieyang assigned to districts and townships in one more (those elsewhere in the area have none);
+    any other point goes to `metric.locate` itself, which says why it is refused."""
     import numpy as np
-    import shapely
 
     found: dict[tuple[float, float], metric.Place] = {}
     if points:
         lats = np.array([p[0] for p in points])
         lons = np.array([p[1] for p in points])
-        city = geography.city().geometry.iloc[0]
-        inside = shapely.covers(city, shapely.points(lons, lats))
-        if inside.any():
-            x, y = metric.to_metric(lons[inside], lats[inside])
+        area = geography.service_area()
+        inside = area.covers(lats, lons)
+        city = inside.copy() if area.is_jieyang else inside & geography.in_jieyang_many(lats, lons)
+        for lat, lon in zip(lats[inside & ~city].tolist(), lons[inside & ~city].tolist()):
+            found[(lat, lon)] = metric.OUTSIDE
+        if city.any():
+            x, y = metric.to_metric(lons[city], lats[city])
             districts, townships = metric.assign_units(x, y)
             layers = metric.metric_layers()
-            for (lat, lon), d, t in zip(np.asarray(points)[inside].tolist(), districts.tolist(), townships.tolist()):
+            for lat, lon, d, t in zip(lats[city].tolist(), lons[city].tolist(), districts.tolist(), townships.tolist()):
                 found[(lat, lon)] = metric.Place(d, layers.district_names[d], t, layers.township_names[t])
 
     def locate(lat: float, lon: float) -> metric.Place:
@@ -97,6 +100,16 @@ def locator(points: list[tuple[float, float]]) -> Callable[[float, float], metri
         return hit if hit is not None else metric.locate(lat, lon)
 
     return locate
+
+
+@lru_cache(maxsize=4096)
+def known_district(text: str) -> str | None:
+    """The Jieyang district a 所属县区 cell names, or None: a station beyond Jieyang (a larger service area) names
+    a district the shipped data does not have, and only a point inside Jieyang can be held to its cell."""
+    try:
+        return geography.district_code(text)
+    except InvalidInput:
+        return None
 
 
 def parse_rows(rows: list[Row], crs: str, geocoder: Geocoder) -> tuple[list[tuple[int, Station]], list[tuple[int, str]], list[str]]:
@@ -119,7 +132,8 @@ def parse_rows(rows: list[Row], crs: str, geocoder: Geocoder) -> tuple[list[tupl
                 raise InvalidInput(error)
             if "_error" in rec:
                 raise InvalidInput(rec["_error"])
-            given_district = geography.district_code(rec["district"]) if rec.get("district") else None
+            district_text = str(rec.get("district") or "").strip()
+            given_district = known_district(district_text) if district_text else None
             row_crs = crs
             if "lat" not in rec and "lon" not in rec and rec.get("name"):
                 hit = geocoder.geocode(" ".join(str(rec.get(k, "")) for k in ("address", "township", "district", "name")),
@@ -128,7 +142,9 @@ def parse_rows(rows: list[Row], crs: str, geocoder: Geocoder) -> tuple[list[tupl
                 row_crs = "wgs84"
                 approximate.append(f"row {row.number} {rec.get('name')}: {hit.source}")
             station = make_station(rec, crs=row_crs, locate=located)
-            if given_district and given_district != station.district:
+            if district_text and station.district and given_district != station.district:
+                if given_district is None:
+                    geography.district_code(district_text)  # raises: unknown district, listing Jieyang's
                 names = geography.districts()["name"]
                 raise InvalidInput(f"所属县区 says {names[given_district]} but the point lies in "
                                    f"{names[station.district]}: check the coordinates and --crs")

@@ -118,10 +118,15 @@ class Place:
     township_name: str
 
 
+OUTSIDE = Place("", "", "", "")  # a point of the service area beyond Jieyang, where the data has no districts
+
+
 def locate(lat: float, lon: float) -> Place:
-    """District and (approximate) township of a WGS-84 point inside Jieyang (the one point locator:
-    `assign_units` for a single point)."""
-    geography.check_in_jieyang(lat, lon)
+    """District and (approximate) township of a WGS-84 point inside the service area (the one point locator:
+    `assign_units` for a single point); OUTSIDE for one beyond Jieyang."""
+    geography.check_in_service_area(lat, lon)
+    if not geography.in_jieyang(lat, lon):
+        return OUTSIDE
     x, y = to_metric(np.array([lon]), np.array([lat]))
     district, township = (str(codes[0]) for codes in assign_units(x, y))
     layers = metric_layers()

@@ -1,12 +1,14 @@
 """Who may change the registry: admins (whole city) and district editors, their API tokens, and device keys.
 
-Stored in `DATA_DIR/accounts.sqlite` (owner-only file). Passwords are kept only as scrypt hashes with
-a per-user salt; API tokens are random, shown once, kept only as a SHA-256 hash (they carry 256 bits
-of entropy, so a fast hash is enough), revocable and optionally expiring. A smart station's device
+Stored in `DATA_DIR/accounts.sqlite` (owner-only file), or in the schema `accounts` of the registry's
+PostgreSQL database when there is one (`stationmap.ops.db`). Passwords are kept only as scrypt hashes
+with a per-user salt; API tokens are random, shown once, kept only as a SHA-256 hash (they carry 256
+bits of entropy, so a fast hash is enough), revocable and optionally expiring. A smart station's device
 key is a shared HMAC secret: the server must know it to check signatures, so it is the one secret
-kept as is, in this owner-only file, and never printed after issue. Failed sign-ins are counted per
-account name in the same file, so every worker process sees them: after `login_max_failures` within
-`login_failure_window_s` that name is locked until the window has passed, whoever tries it.
+kept as is, in this owner-only file (or database), and never printed after issue. Failed sign-ins are
+counted per account name in the same place, so every worker process and machine sees them: after
+`login_max_failures` within `login_failure_window_s` that name is locked until the window has passed,
+whoever tries it.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from ..config import DEFAULTS
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthorized
 from ..geo import geography
 from ..model import Station
-from .db import connect, iso_utc, parse_utc, transaction, utc_now
+from .db import Place, as_place, connect, iso_utc, parse_utc, place, transaction, utc_now
 
 FILENAME = "accounts.sqlite"
 ROLES = ("admin", "editor")
@@ -158,10 +160,10 @@ def _token(row) -> TokenInfo:
 
 
 class Accounts:
-    """Users, tokens and device keys in one SQLite file."""
+    """Users, tokens and device keys in one SQLite file or database schema."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: Place):
+        self.path = as_place(path)
 
     def _db(self):
         return connect(self.path, SCHEMA)
@@ -182,10 +184,9 @@ class Accounts:
             district = None
         pw = _check_password(password) if password is not None else None
         with self._db() as con, transaction(con):
-            if con.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+            if con.execute("INSERT INTO users (name, role, district, password, created_utc) VALUES (?, ?, ?, ?, ?) "
+                           "ON CONFLICT (name) DO NOTHING", (name, role, district, pw, iso_utc(utc_now()))).rowcount == 0:
                 raise Conflict(f"user {name!r} exists")
-            con.execute("INSERT INTO users (name, role, district, password, created_utc) VALUES (?, ?, ?, ?, ?)",
-                        (name, role, district, pw, iso_utc(utc_now())))
         return self.get_user(name)
 
     def get_user(self, name: str) -> User:
@@ -212,7 +213,7 @@ class Accounts:
             if con.execute("UPDATE users SET disabled_utc = COALESCE(disabled_utc, ?) WHERE name = ?",
                            (now, name)).rowcount == 0:
                 raise NotFound(f"no user {name!r}")
-            return con.execute("UPDATE tokens SET revoked_utc = ? WHERE user = ? AND revoked_utc IS NULL",
+            return con.execute('UPDATE tokens SET revoked_utc = ? WHERE "user" = ? AND revoked_utc IS NULL',
                                (now, name)).rowcount
 
     def login(self, name: str, password: str, max_failures: int = DEFAULTS["login_max_failures"],
@@ -262,7 +263,7 @@ class Accounts:
         now = utc_now()
         expires = iso_utc(now + ttl) if ttl else None
         with self._db() as con, transaction(con):
-            con.execute("INSERT INTO tokens (id, user, hash, label, created_utc, expires_utc) VALUES (?, ?, ?, ?, ?, ?)",
+            con.execute('INSERT INTO tokens (id, "user", hash, label, created_utc, expires_utc) VALUES (?, ?, ?, ?, ?, ?)',
                         (tid, name, _token_hash(token), label[:100], iso_utc(now), expires))
         return token, self.token(tid)
 
@@ -274,17 +275,18 @@ class Accounts:
         return _token(row)
 
     def tokens(self, name: str | None = None) -> list[TokenInfo]:
+        where, args = ('WHERE "user" = ? ', (name,)) if name is not None else ("", ())
         with self._db() as con:
-            rows = con.execute("SELECT * FROM tokens WHERE (? IS NULL OR user = ?) ORDER BY created_utc",
-                               (name, name)).fetchall()
+            rows = con.execute(f"SELECT * FROM tokens {where}ORDER BY created_utc", args).fetchall()
         return [_token(r) for r in rows]
 
     def revoke(self, name: str, token_id: str | None = None) -> int:
         """Revoke one token of `name` (by id) or all of them; returns how many were revoked."""
         self.get_user(name)
+        one, args = (" AND id = ?", (token_id,)) if token_id is not None else ("", ())
         with self._db() as con, transaction(con):
-            n = con.execute("UPDATE tokens SET revoked_utc = ? WHERE user = ? AND (? IS NULL OR id = ?) "
-                            "AND revoked_utc IS NULL", (iso_utc(utc_now()), name, token_id, token_id)).rowcount
+            n = con.execute(f'UPDATE tokens SET revoked_utc = ? WHERE "user" = ?{one} AND revoked_utc IS NULL',
+                            (iso_utc(utc_now()), name, *args)).rowcount
         if token_id and n == 0:
             info = self.token(token_id)
             if info.user != name:
@@ -304,7 +306,7 @@ class Accounts:
         now = utc_now()
         with self._db() as con:
             row = con.execute("SELECT t.*, u.role, u.district, u.disabled_utc, u.created_utc AS user_created "
-                              "FROM tokens t JOIN users u ON u.name = t.user WHERE t.hash = ?",
+                              'FROM tokens t JOIN users u ON u.name = t."user" WHERE t.hash = ?',
                               (_token_hash(token),)).fetchone()
             if row is None:
                 raise Unauthorized("unknown token")
@@ -360,5 +362,6 @@ def _check_password(password: str) -> str:
     return hash_password(password)
 
 
-def open_accounts(data_dir: Path | str) -> Accounts:
-    return Accounts(Path(data_dir) / FILENAME)
+def open_accounts(data_dir: Path | str, database_url: str | None = None) -> Accounts:
+    """The accounts of `data_dir`, or of the database (`database_url`; None: from the settings)."""
+    return Accounts(place(data_dir, FILENAME, database_url))

@@ -1,7 +1,8 @@
 """The audit log: who changed which station, when, and what it was before and after.
 
 `AuditLog` is the station store's journal (`stationmap.store.Journal`), so every registry write is
-recorded under the same exclusive lock, in `DATA_DIR/audit.sqlite`:
+recorded under the same exclusive lock, in `DATA_DIR/audit.sqlite` (or, when the registry is in
+PostgreSQL, in the schema `audit` of that database: `stationmap.ops.db`):
 
 1. `begin` commits a *pending* change carrying the rows about to change, before and after;
 2. the store writes those rows (one transaction) or the whole registry (renamed into place);
@@ -28,7 +29,7 @@ from typing import Any, Iterable, Mapping
 from ..hours import TZ
 from ..model import Station
 from ..store.rows import record
-from .db import connect, iso_utc, parse_utc, time_bound, transaction, utc_now
+from .db import Place, as_place, connect, iso_utc, parse_utc, place, time_bound, transaction, utc_now
 
 FILENAME = "audit.sqlite"
 
@@ -100,10 +101,10 @@ def _local(at_utc: str) -> str:
 
 
 class AuditLog:
-    """The journal of one registry, in one SQLite file."""
+    """The journal of one registry, in one SQLite file or database schema."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: Place):
+        self.path = as_place(path)
 
     def _db(self):
         return connect(self.path, SCHEMA)
@@ -130,9 +131,9 @@ class AuditLog:
         with self._db() as con, transaction(con):
             seq = con.execute(
                 "INSERT INTO changes (uid, at_utc, actor, role, action, state, digest_before, digest_after) "
-                "VALUES (?, ?, ?, ?, ?, 'pending', '', '')",
+                "VALUES (?, ?, ?, ?, ?, 'pending', '', '') RETURNING seq",
                 (uuid.uuid4().hex, iso_utc(utc_now()), str(note.get("actor") or "unknown"), str(note.get("role") or ""),
-                 str(note.get("action") or "update"))).lastrowid
+                 str(note.get("action") or "update"))).fetchone()[0]
             con.executemany("INSERT INTO items (seq, station_id, op, before, after) VALUES (?, ?, ?, ?, ?)",
                             [(seq, *row) for row in rows])
         return seq
@@ -143,8 +144,8 @@ class AuditLog:
         with self._db() as con, transaction(con):
             seq = con.execute(
                 "INSERT INTO changes (uid, at_utc, actor, role, action, state, digest_before, digest_after) "
-                "VALUES (?, ?, ?, ?, ?, 'committed', '', '')",
-                (uuid.uuid4().hex, iso_utc(utc_now()), actor, role, action)).lastrowid
+                "VALUES (?, ?, ?, ?, ?, 'committed', '', '') RETURNING seq",
+                (uuid.uuid4().hex, iso_utc(utc_now()), actor, role, action)).fetchone()[0]
             con.execute("INSERT INTO notes (seq, station_id, district, detail) VALUES (?, ?, ?, ?)",
                         (seq, station_id, district, json.dumps(detail or {}, ensure_ascii=False, sort_keys=True)))
         return seq
@@ -169,7 +170,7 @@ class AuditLog:
         sql = ("SELECT * FROM (SELECT c.seq, c.at_utc, c.actor, c.role, c.action, c.state, i.station_id, i.op, "
                "i.before, i.after, NULL AS detail, '' AS district FROM changes c JOIN items i ON i.seq = c.seq "
                "UNION ALL SELECT c.seq, c.at_utc, c.actor, c.role, c.action, c.state, n.station_id, 'note', "
-               "NULL, NULL, n.detail, n.district FROM changes c JOIN notes n ON n.seq = c.seq) "
+               "NULL, NULL, n.detail, n.district FROM changes c JOIN notes n ON n.seq = c.seq) AS e "
                "WHERE state IN (%s)" % ",".join("?" * len(states)))
         args: list[Any] = list(states)
         if station_id:
@@ -228,5 +229,6 @@ def csv_text(entries: Iterable[AuditEntry]) -> str:
     return rows_csv(CSV_COLUMNS, rows)
 
 
-def open_audit(data_dir: Path | str) -> AuditLog:
-    return AuditLog(Path(data_dir) / FILENAME)
+def open_audit(data_dir: Path | str, database_url: str | None = None) -> AuditLog:
+    """The audit log of `data_dir`, or of the database (`database_url`; None: from the settings)."""
+    return AuditLog(place(data_dir, FILENAME, database_url))

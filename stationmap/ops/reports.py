@@ -25,7 +25,8 @@ Editors see and settle the open reports of their district (admins: all), stored 
 the station was in when the report was filed. Each step (filed, resolved, acted on) is a note in the
 audit log. The only thing of a report that reaches the public is `closed_flags`: per station, how
 many "closed" reports are open — a count, never the text.
-Reports live in `DATA_DIR/reports.sqlite`.
+Reports live in `DATA_DIR/reports.sqlite`, or in the schema `reports` of the registry's PostgreSQL
+database when there is one (`stationmap.ops.db`), where every worker on every machine counts them.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from ..model import Station
 from ..store import StationStore
 from .accounts import User
 from .audit import AuditLog, open_audit
-from .db import connect, iso_utc, parse_utc, transaction, utc_now
+from .db import Place, as_place, connect, dialect, iso_utc, parse_utc, place, transaction, utc_now
 from .editing import close_station
 
 FILENAME = "reports.sqlite"
@@ -227,11 +228,12 @@ def client_network(address: str | None) -> str:
 
 # -- the store ------------------------------------------------------------------------------------
 class Reports:
-    """Workers' reports of every station, in one SQLite file; steps noted in the registry's audit log."""
+    """Workers' reports of every station, in one SQLite file or database schema; steps noted in the
+    registry's audit log."""
 
-    def __init__(self, path: Path, audit: AuditLog, client_limit: int = 5, client_window_s: int = 3600,
+    def __init__(self, path: Place, audit: AuditLog, client_limit: int = 5, client_window_s: int = 3600,
                  station_limit: int = 20, station_window_s: int = 86400):
-        self.path = Path(path)
+        self.path = as_place(path)
         self.audit = audit
         self.client_limit, self.client_window_s = client_limit, client_window_s
         self.station_limit, self.station_window_s = station_limit, station_window_s
@@ -255,9 +257,9 @@ class Reports:
                               f"about station {station.id}")
             rid = con.execute(
                 "INSERT INTO reports (at_utc, station_id, district, kind, amenity, lat, lon, accuracy_m, text, client) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (iso_utc(now), station.id, station.district, sub.kind, sub.amenity, sub.lat, sub.lon, sub.accuracy_m,
-                 sub.text, mine)).lastrowid
+                 sub.text, mine)).fetchone()[0]
         self.audit.note(PUBLIC_ACTOR, "", "report", station.id, station.district,
                         {"report": rid, "kind": sub.kind, **({"amenity": sub.amenity} if sub.amenity else {})})
         return self.get(rid)
@@ -266,7 +268,8 @@ class Reports:
         """The client's hash under today's key (stored) and under every key still kept (counted)."""
         today = now.date()
         con.execute("DELETE FROM salts WHERE day < ?", ((today - timedelta(days=_SALT_DAYS_KEPT - 1)).isoformat(),))
-        con.execute("INSERT OR IGNORE INTO salts (day, salt) VALUES (?, ?)", (today.isoformat(), secrets.token_bytes(32)))
+        con.execute("INSERT INTO salts (day, salt) VALUES (?, ?) ON CONFLICT (day) DO NOTHING",
+                    (today.isoformat(), secrets.token_bytes(32)))
         network = client_network(address).encode()
         hashes = {r["day"]: hmac.new(r["salt"], network, hashlib.sha256).hexdigest()
                   for r in con.execute("SELECT day, salt FROM salts").fetchall()}
@@ -322,7 +325,8 @@ class Reports:
         """Per station id, how many "closed" reports are open (stations without any are absent).
         Reads the partial index of open "closed" reports only, however many reports are stored."""
         with self.db() as con:
-            rows = con.execute("SELECT station_id, COUNT(*) AS n FROM reports INDEXED BY reports_open_closed "
+            hint = " INDEXED BY reports_open_closed" if dialect(con) == "sqlite" else ""  # PostgreSQL weighs it itself
+            rows = con.execute(f"SELECT station_id, COUNT(*) AS n FROM reports{hint} "
                                "WHERE state = 'open' AND kind = 'closed' GROUP BY station_id").fetchall()
         return {r["station_id"]: r["n"] for r in rows}
 
@@ -414,5 +418,8 @@ def _report(row) -> WorkerReport:
     return WorkerReport(**{k: row[k] for k in WorkerReport.__dataclass_fields__})
 
 
-def open_reports(data_dir: Path | str) -> Reports:
-    return Reports(Path(data_dir) / FILENAME, open_audit(data_dir))
+def open_reports(data_dir: Path | str, database_url: str | None = None, audit: AuditLog | None = None,
+                 **limits: int) -> Reports:
+    """The reports of `data_dir`, or of the database (`database_url`; None: from the settings), noted in
+    `audit` (else the audit log of the same place); `limits`: Reports' client_limit, station_limit..."""
+    return Reports(place(data_dir, FILENAME, database_url), audit or open_audit(data_dir, database_url), **limits)

@@ -10,8 +10,9 @@ A device POSTs a small JSON object, signed with HMAC-SHA256 under its station's 
 A report is refused, and nothing stored, if it is oversized (PayloadTooLarge), unsigned or wrongly
 signed (Unauthorized), malformed or out of range (InvalidInput), or replayed: a nonce already used
 by that station, or a timestamp further than `telemetry_window_s` from the server clock (Replayed).
-Reports live in `DATA_DIR/telemetry.sqlite`; the (station, nonce) pair is unique there, so even two
-processes receiving the same report at once store it once.
+Reports live in `DATA_DIR/telemetry.sqlite`, or in the schema `telemetry` of the registry's PostgreSQL
+database when there is one (`stationmap.ops.db`); the (station, nonce) pair is unique there, so even two
+processes (or machines) receiving the same report at once store it once.
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ import hmac
 import json
 import math
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,7 +31,7 @@ from ..errors import InvalidInput, PayloadTooLarge, Replayed, Unauthorized
 from ..hours import TZ
 from ..store import StationStore
 from .accounts import Accounts
-from .db import connect, iso_utc, parse_utc, transaction, utc_now
+from .db import Place, as_place, connect, iso_utc, parse_utc, place, transaction, utc_now
 
 FILENAME = "telemetry.sqlite"
 MAX_REPORT_BYTES = 2048
@@ -161,10 +161,10 @@ def parse_report(station_id: str, body: bytes) -> Report:
 
 
 class Telemetry:
-    """Reports of every smart station, in one SQLite file."""
+    """Reports of every smart station, in one SQLite file or database schema."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: Place):
+        self.path = as_place(path)
 
     def db(self):
         return connect(self.path, SCHEMA)
@@ -186,18 +186,18 @@ class Telemetry:
         if abs(skew) > window_s:
             raise Replayed(f"report time is {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} the server "
                            f"(at most {window_s} s): a replay, or the device clock is wrong")
-        try:
-            with self.db() as con, transaction(con):
-                rid = con.execute(
-                    "INSERT INTO reports (station_id, district, ts_utc, received_utc, nonce, open, occupancy, "
-                    "temperature_c, visits, alarm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (station_id, station.district, iso_utc(report.ts), iso_utc(now), report.nonce,
-                     int(report.open), report.occupancy, report.temperature_c, report.visits, int(report.alarm))).lastrowid
-                con.execute("INSERT INTO latest (station_id, ts_utc, report_id) VALUES (?, ?, ?) "
-                            "ON CONFLICT (station_id) DO UPDATE SET ts_utc = excluded.ts_utc, report_id = excluded.report_id "
-                            "WHERE excluded.ts_utc >= latest.ts_utc", (station_id, iso_utc(report.ts), rid))
-        except sqlite3.IntegrityError:
-            raise Replayed(f"nonce {report.nonce!r} was already used by station {station_id}: a replayed report") from None
+        with self.db() as con, transaction(con):
+            row = con.execute(
+                "INSERT INTO reports (station_id, district, ts_utc, received_utc, nonce, open, occupancy, "
+                "temperature_c, visits, alarm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (station_id, nonce) DO NOTHING RETURNING id",
+                (station_id, station.district, iso_utc(report.ts), iso_utc(now), report.nonce,
+                 int(report.open), report.occupancy, report.temperature_c, report.visits, int(report.alarm))).fetchone()
+            if row is None:
+                raise Replayed(f"nonce {report.nonce!r} was already used by station {station_id}: a replayed report")
+            con.execute("INSERT INTO latest (station_id, ts_utc, report_id) VALUES (?, ?, ?) "
+                        "ON CONFLICT (station_id) DO UPDATE SET ts_utc = excluded.ts_utc, report_id = excluded.report_id "
+                        "WHERE excluded.ts_utc >= latest.ts_utc", (station_id, iso_utc(report.ts), row[0]))
         return report
 
     def live_status(self, stale_after_s: int, now: datetime | None = None) -> dict[str, dict[str, Any]]:
@@ -236,5 +236,6 @@ def station_live(live: dict[str, dict[str, Any]], station_id: str, kind: str) ->
     return dict(UNKNOWN) if kind == "smart" else None
 
 
-def open_telemetry(data_dir: Path | str) -> Telemetry:
-    return Telemetry(Path(data_dir) / FILENAME)
+def open_telemetry(data_dir: Path | str, database_url: str | None = None) -> Telemetry:
+    """The telemetry of `data_dir`, or of the database (`database_url`; None: from the settings)."""
+    return Telemetry(place(data_dir, FILENAME, database_url))

@@ -1,8 +1,9 @@
 """Observed use: visits reported by smart stations, per station, district, day or ISO week.
 
 Days and weeks are on the Asia/Shanghai clock (UTC+8 all year: China has kept no daylight saving
-since 1991, so the fixed offset in SQL is exact). A visit counts on the day of the report that
-carried it. `demand_rows` turns visits into weighted points, a demand layer for coverage and siting.
+since 1991, so the fixed offset in SQL is exact; SQLite and PostgreSQL each spell it their way). A visit
+counts on the day of the report that carried it. `demand_rows` turns visits into weighted points, a
+demand layer for coverage and siting.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..hours import TZ
-from .db import time_bound
+from .db import dialect, time_bound
 
 if TYPE_CHECKING:  # the command line's parameters read GROUPINGS: no geography or registry for that
     from ..store import StationStore
@@ -25,6 +26,9 @@ _KEYS = {
     "day": f"date({_LOCAL})",
     "week": f"date({_LOCAL}, 'weekday 0', '-6 days')",  # the Monday of the report's week
 }
+_PG_LOCAL = "(ts_utc::timestamp + interval '8 hours')"  # a timestamp without zone reads the UTC text's clock
+_PG_KEYS = {**_KEYS, "day": f"to_char({_PG_LOCAL}, 'YYYY-MM-DD')",
+            "week": f"to_char(date_trunc('week', {_PG_LOCAL}), 'YYYY-MM-DD')"}  # weeks start on Mondays
 
 
 def visits(telemetry: Telemetry, store: StationStore | None = None, by: str = "station",
@@ -47,10 +51,10 @@ def visits(telemetry: Telemetry, store: StationStore | None = None, by: str = "s
         from ..geo import geography
 
         args.append(geography.district_code(district))
-    key = _KEYS[by]
-    sql = (f"SELECT {key} AS key, MIN(district) AS district, SUM(visits) AS visits, COUNT(*) AS reports "
-           f"FROM reports WHERE {' AND '.join(where)} GROUP BY key ORDER BY key")
     with telemetry.db() as con:
+        key = (_KEYS if dialect(con) == "sqlite" else _PG_KEYS)[by]
+        sql = (f"SELECT {key} AS key, MIN(district) AS district, SUM(visits) AS visits, COUNT(*) AS reports "
+               f"FROM reports WHERE {' AND '.join(where)} GROUP BY key ORDER BY key")
         rows = [dict(r) for r in con.execute(sql, args)]
     from ..geo import geography
 

@@ -86,10 +86,31 @@ def check_point(point: Any, crs: str = "wgs84") -> tuple[float, float]:
     return lat, lon
 
 
+def may_reach_city(s: Station, reach_m: float) -> bool:
+    """Whether a station can reach into Jieyang: one inside it, or one beyond it (a larger service area) within
+    the city's box widened by `reach_m`. The others change no figure and, at a nation's size, would only cost time."""
+    if s.district:
+        return True
+    west, south, east, north = geography.BBOX
+    pad = reach_m / 90_000.0  # degrees: one of latitude, or of longitude below 34N, is over 90 km
+    return south - pad <= s.lat <= north + pad and west - pad <= s.lon <= east + pad
+
+
+def area_scope(stations: Sequence[Station]) -> dict[str, Any]:
+    """Where population coverage is computed (Jieyang, the one area with boundaries and population in the shipped
+    data) and how many stations of the registry lie outside it (beyond every boundary the data has)."""
+    outside = sum(1 for s in stations if not s.district)
+    area = geography.service_area()
+    return {"coverage_area": "445200", "coverage_area_name": "揭阳市", "service_area": area.key,
+            "service_area_name": area.name, "service_area_name_en": area.name_en, "stations_total": len(stations),
+            "stations_outside_boundaries": outside}
+
+
 def station_points(stations: Sequence[Station], add: Iterable[Any] = (), remove: Iterable[str] = (),
-                   status: str | Iterable[str] | None = "open", crs: str = "wgs84"
+                   status: str | Iterable[str] | None = "open", crs: str = "wgs84", reach_m: float | None = None
                    ) -> tuple[np.ndarray, np.ndarray, list[str], list[tuple[float, float]], list[str]]:
-    """(lats, lons, ids) of the stations counted: status filter, minus `remove` (ids), plus `add` sites."""
+    """(lats, lons, ids) of the stations counted: status filter, minus `remove` (ids), plus `add` sites; with
+    `reach_m`, only those that may reach into the city."""
     wanted = choices(status, STATUSES, "status")
     removed = [str(r) for r in remove]
     known = {s.id for s in stations}
@@ -97,7 +118,8 @@ def station_points(stations: Sequence[Station], add: Iterable[Any] = (), remove:
     if unknown:
         raise InvalidInput(f"no station with id {unknown[0]!r} to remove" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
     drop = set(removed)
-    used = [s for s in stations if s.id not in drop and (wanted is None or s.status in wanted)]
+    used = [s for s in stations if s.id not in drop and (wanted is None or s.status in wanted)
+            and (reach_m is None or may_reach_city(s, reach_m))]
     added = [check_point(p, crs) for p in add]
     lats = np.array([s.lat for s in used] + [p[0] for p in added], dtype=float)
     lons = np.array([s.lon for s in used] + [p[1] for p in added], dtype=float)
@@ -241,7 +263,7 @@ def coverage(stations: Sequence[Station], reach_m: float, min_stations: int = 1,
     reach = travel.check_reach_m(reach_m)
     k = check_min_stations(min_stations)
     demand = demand or default_demand()
-    lats, lons, ids, added, removed = station_points(stations, add, remove, status, crs)
+    lats, lons, ids, added, removed = station_points(stations, add, remove, status, crs, reach)
     key = (reach, k, demand.key, lats.round(7).tobytes(), lons.round(7).tobytes())
     hit = _CACHE.get(key)
     if hit is not None and hit.station_ids == ids and hit.added == added and hit.removed == removed:

@@ -8,10 +8,13 @@ inside the city outline, METRIC_CRS). Inside each district a cell's weight is
 
     FLOOR + sum over the district's township seats t of  u_t * exp(-d_t / L_t)
 
-with u = 3, L = 1.5 km for urban subdistricts (街道) and u = 1, L = 2 km for towns (镇, 乡). The
-district's 2020 census total is split over its cells in proportion to weight and rounded to whole
-people by largest remainder, so each district holds its census total exactly. Finer than a district
-this is a model, not data: every figure from it is labelled "modelled".
+with u = 3, L = 1.5 km for urban subdistricts (街道) and u = 1, L = 2 km for towns (镇, 乡). A township
+with a published figure (geodata/township_population.csv, carried by the townships layer as
+`population_cited`) holds that figure exactly, spread over its cells by weight; the rest of its
+district's 2020 census total is split over the district's other cells in proportion to weight. Both
+are rounded to whole people by largest remainder, so each district holds its census total exactly.
+Finer than a district this is a model except where a figure is cited: every figure from it is
+labelled "modelled", and each township says where its number comes from (`population_source`).
 """
 from __future__ import annotations
 
@@ -46,10 +49,11 @@ URBAN_WEIGHT, URBAN_SCALE_M = 3.0, 1500.0
 TOWN_WEIGHT, TOWN_SCALE_M = 1.0, 2000.0
 
 
-DEFAULT_LABEL = "modelled population: 2020 census district totals spread on a 250 m grid (geodata/SOURCES.md)"
+DEFAULT_LABEL = ("modelled population: 2020 census district totals spread on a 250 m grid, held to published "
+                 "township figures where cited (geodata/SOURCES.md)")
 
 
-DEFAULT_LABEL_ZH = "模型估算人口（按2020年人口普查区县总数推算，250米网格）"
+DEFAULT_LABEL_ZH = "模型估算人口（按2020年人口普查区县总数推算，有公开数字的镇街按其数字，250米网格）"
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,19 +154,48 @@ def model_weights(x: np.ndarray, y: np.ndarray, district: np.ndarray) -> np.ndar
     return w
 
 
+def cited_townships() -> dict[str, int]:
+    """Published township figures (code -> people) carried by the townships layer, from
+    geodata/township_population.csv."""
+    frame = geography.townships()
+    if "population_cited" not in frame:
+        return {}
+    return {str(code): int(v) for code, v in frame["population_cited"].dropna().items()}
+
+
+def spread_census(district: np.ndarray, township: np.ndarray, w: np.ndarray, controls: bool = True) -> np.ndarray:
+    """Whole people per point: each district's 2020 census total split by weight `w`, cited townships
+    (if `controls`) holding their published figure and the remainder going to the district's other points."""
+    pop = np.zeros(w.size)
+    census = geography.districts()["population_2020"].to_dict()
+    cited = cited_townships() if controls else {}
+    for code, total in census.items():
+        in_district = district == code
+        rest = in_district.copy()
+        held = {t: n for t, n in cited.items() if t.startswith(code)}
+        remainder = int(total) - sum(held.values())
+        if remainder < 0:
+            raise ValueError(f"cited township figures exceed the census total of district {code}")
+        for t, n in held.items():
+            sel = np.flatnonzero(in_district & (township == t))
+            if sel.size == 0:
+                raise ValueError(f"township {t} has a cited figure but no land cell")
+            pop[sel] = largest_remainder(n, w[sel])
+            rest[sel] = False
+        sel = np.flatnonzero(rest)
+        pop[sel] = largest_remainder(remainder, w[sel])
+    return pop
+
+
 @lru_cache(maxsize=None)
 def default_demand() -> Demand:
-    """The modelled population grid (cached): 250 m land cells holding each district's 2020 census total."""
+    """The modelled population grid (cached): 250 m land cells holding each district's 2020 census total,
+    and each cited township's published figure."""
     x, y = land_grid()
     district, township = assign_units(x, y, snap_m=CELL_M)
-    w = model_weights(x, y, district)
-    pop = np.zeros(x.size)
-    census = geography.districts()["population_2020"].to_dict()
-    for code, total in census.items():
-        sel = np.flatnonzero(district == code)
-        pop[sel] = largest_remainder(int(total), w[sel])
+    pop = spread_census(district, township, model_weights(x, y, district))
     return _make(x, y, pop, True, DEFAULT_LABEL, DEFAULT_LABEL_ZH, "model: geodata/SOURCES.md#demand-layer-modelled-population",
-                 key="default-grid-v1", units=(district, township))
+                 key="default-grid-v2", units=(district, township))
 
 
 def _weights(values: pd.Series, rows: list[int], what: str, column: str = "weight", name: str = "") -> np.ndarray:

@@ -11,7 +11,10 @@ every machine sharing the directory) finds it. So:
 * each client has a budget: at most `job_client_pending` questions waiting at once and
   `job_budget_s` CPU seconds per hour; a question another client already asked costs nothing;
 * reaches are snapped to a documented step (`snap_minutes`, `snap_reach_m`), so answers are reused;
-* an answer belongs to one registry version: any change to the stations asks afresh.
+* an answer belongs to one registry version: any change to the stations asks afresh;
+* with `redis_url`, every answer is also kept in Redis (`stationmap.cache.SharedAnswers`) under the same
+  key, so a worker on another machine (with its own queue) answers a question already answered at once;
+  a Redis that is away only means the answers stay this machine's until it is back.
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import config
+from ..cache import SharedAnswers
 from ..errors import Busy, Conflict, Forbidden, InvalidInput, NotFound, StationmapError, TooManyRequests
 from . import travel
 
@@ -38,6 +43,8 @@ GAPS_KEPT = 1000  # gaps stored per coverage answer (the API's upper bound for `
 RUNNER_NICE = 10  # runners yield the CPU to the request workers
 HOUR_S = 3600.0
 RETRY_FAILED_S = 60.0  # a failed question is asked afresh after this long (not on every page refresh)
+KEPT_S = 24 * HOUR_S  # answers are kept this long after they were computed (in jobs.sqlite and in Redis)
+RUNNER_SETTINGS = ("store", "database_url", "redis_url")  # what a runner must see as the service does
 
 
 def snap_minutes(value: float) -> float:
@@ -58,10 +65,11 @@ class Question:
     reach_m: float
     min_stations: int = 1
     n: int = 0
+    demand: str = ""  # a kept demand layer's key (demand_keep); "" for the modelled population
 
     @classmethod
     def make(cls, kind: str, reach_m: float | None = None, minutes: float | None = None, mode: str | None = None,
-             min_stations: int = 1, n: int = 0) -> tuple["Question", dict[str, Any]]:
+             min_stations: int = 1, n: int = 0, demand: str = "") -> tuple["Question", dict[str, Any]]:
         """The snapped question, and the reach it answers described for the response."""
         reach = travel.resolve_reach(reach_m, minutes, mode)  # the question as asked must be valid
         if minutes is not None:
@@ -72,10 +80,11 @@ class Question:
         meta = {"reach_m": round(reach, 1), "minutes": minutes, "mode": mode if minutes is not None else None,
                 "reach_label": travel.describe_reach(reach, minutes, mode), "min_stations": min_stations,
                 "reach_step": f"minutes in steps of {MINUTE_STEP:g}, metres in steps of {REACH_STEP_M:g}"}
-        return cls(kind, round(reach, 3), int(min_stations), int(n)), meta
+        return cls(kind, round(reach, 3), int(min_stations), int(n), demand), meta
 
     def key(self, registry: str) -> str:
-        text = json.dumps([asdict(self), registry], sort_keys=True)
+        fields = {k: v for k, v in asdict(self).items() if k != "demand" or v}  # keys as before for the model
+        text = json.dumps([fields, registry], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -90,6 +99,7 @@ class Status:
     answer: dict[str, Any] | None = None
     error: str = ""
     code: int = 0  # a failed question's HTTP status: 4xx the question cannot be answered, 5xx try again
+    progress: dict[str, Any] | None = None  # a running question's best answer so far (siting's incumbent)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"job": self.key, "status": self.state, "question": asdict(self.question)}
@@ -97,6 +107,8 @@ class Status:
             out["position"] = self.position
         if self.error:
             out["error"], out["code"] = self.error, self.code
+        if self.progress and self.state == "running":
+            out["progress"] = self.progress
         return out
 
 
@@ -125,14 +137,31 @@ class Limits:
 
 
 class Jobs:
-    """The queue and the answers, in one SQLite file beside the registry."""
+    """The queue and the answers, in one SQLite file beside the registry; the answers in Redis too when shared.
 
-    def __init__(self, data_dir: Path | str, limits: Limits = Limits()):
+    `runner_env`: environment variables a runner is started with (the service's registry and Redis settings,
+    which may have come from somewhere other than this process's environment)."""
+
+    def __init__(self, data_dir: Path | str, limits: Limits = Limits(), shared: SharedAnswers | None = None,
+                 runner_env: dict[str, str] | None = None):
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / "jobs.sqlite"
         self.limits = limits
+        self.shared = shared
+        self.runner_env = dict(runner_env or {})
         with closing(self._db()) as db, db:
             db.executescript(_SCHEMA)
+            try:  # files made before running questions reported progress
+                db.execute("ALTER TABLE jobs ADD COLUMN progress TEXT")
+            except sqlite3.OperationalError:
+                pass
+
+    @classmethod
+    def from_settings(cls, data_dir: Path | str, settings: dict[str, Any]) -> "Jobs":
+        """The queue of `data_dir` with the settings' limits, sharing answers through `redis_url` when it is set."""
+        shared = SharedAnswers(settings["redis_url"], int(KEPT_S)) if settings["redis_url"] else None
+        env = {f"STATIONMAP_{name.upper()}": str(settings[name]) for name in RUNNER_SETTINGS}
+        return cls(data_dir, Limits.from_settings(settings), shared, env)
 
     def _db(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -149,6 +178,10 @@ class Jobs:
         429 a client over its budget and with 503 when the queue is full.
         """
         key = question.key(registry)
+        if self.shared is not None:
+            known = self.shared.get(key)
+            if known is not None:
+                return Status(key, "done", question, answer=known)
         with closing(self._db()) as db:
             row = db.execute("SELECT state, answer, error, created, code, finished FROM jobs WHERE key = ?",
                              (key,)).fetchone()
@@ -165,7 +198,10 @@ class Jobs:
                     raise
                 self.ensure_runners()
                 return self.status(key)
-            return self._status(db, key, question, row[:5])
+            status = self._status(db, key, question, row[:5])
+        if status.state == "done" and self.shared is not None:  # computed here before Redis had it
+            self.shared.put(key, status.answer)
+        return status
 
     def status(self, key: str) -> Status:
         """A question's status by its key; InvalidInput (404 in the web layer) when unknown."""
@@ -182,6 +218,9 @@ class Jobs:
         state, answer, error, created, code = row
         if state == "done":
             return Status(key, state, question, answer=json.loads(answer))
+        if state == "running":
+            got = db.execute("SELECT progress FROM jobs WHERE key = ?", (key,)).fetchone()
+            return Status(key, state, question, progress=json.loads(got[0]) if got and got[0] else None)
         position = 0
         if state == "queued":
             position = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND created <= ?",
@@ -243,7 +282,7 @@ class Jobs:
                                  "--slot", str(slot), "--idle-exit-s", str(self.limits.idle_exit_s)])
             # through a shell that exits at once: the runner is nobody's child, so it never lingers as a zombie
             subprocess.run(["/bin/sh", "-c", runner + " >/dev/null 2>&1 </dev/null &"], check=True,
-                           start_new_session=True, close_fds=True)
+                           start_new_session=True, close_fds=True, env={**os.environ, **self.runner_env})
             started += 1
         return started
 
@@ -273,7 +312,7 @@ class Jobs:
             db.execute("UPDATE jobs SET state = 'failed', error = 'the computation stopped twice; ask again' "
                        "WHERE state = 'running' AND slot = ?", (slot,))
             db.execute("DELETE FROM jobs WHERE state IN ('done', 'failed') AND finished < ?",
-                       (time.time() - 24 * HOUR_S,))
+                       (time.time() - KEPT_S,))
 
     def _claim(self, slot: int) -> tuple[str, Question, str] | None:
         with closing(self._db()) as db:
@@ -294,8 +333,8 @@ class Jobs:
             store = open_store(self.data_dir)
             if store.version() != registry:
                 raise Busy("the registry changed while the question waited; ask again", retry_after=1)
-            answer, state, error = json.dumps(compute(question, store.all()), ensure_ascii=False), "done", None
-            code = None
+            data = compute(question, store.all(), self.data_dir, lambda doc: self._progress(key, doc))
+            answer, state, error, code = json.dumps(data, ensure_ascii=False), "done", None, None
         except StationmapError as exc:  # reported to whoever asks or polls
             answer, state, error, code = None, "failed", str(exc)[:500], exc.status
         except Exception as exc:
@@ -303,20 +342,37 @@ class Jobs:
         with closing(self._db()) as db:
             db.execute("UPDATE jobs SET state = ?, answer = ?, error = ?, code = ?, finished = ?, cpu_s = ? "
                        "WHERE key = ?", (state, answer, error, code, time.time(), time.process_time() - t0, key))
+        if state == "done" and self.shared is not None:  # for the workers of every machine
+            self.shared.put(key, data)
+
+    def _progress(self, key: str, doc: dict[str, Any]) -> None:
+        """A running question's best answer so far, for whoever polls its status."""
+        with closing(self._db()) as db:
+            db.execute("UPDATE jobs SET progress = ? WHERE key = ? AND state = 'running'",
+                       (json.dumps(doc, ensure_ascii=False), key))
 
 
-def compute(question: Question, stations: list) -> dict[str, Any]:
-    """The answer to a question as JSON-ready data (what the web layer shapes into each format)."""
+def compute(question: Question, stations: list, data_dir: Path | str | None = None,
+            progress: Any = None) -> dict[str, Any]:
+    """The answer to a question as JSON-ready data (what the web layer shapes into each format), over the
+    kept demand layer the question names (`demand_keep`) or the modelled population; `progress(doc)` hears
+    siting's best plan so far."""
+    demand = None
+    if question.demand:
+        from .demand_keep import load
+
+        demand = load(data_dir or ".", question.demand)
     if question.kind == "coverage":
         from .coverage import coverage
 
-        cov = coverage(stations, question.reach_m, min_stations=question.min_stations)
+        cov = coverage(stations, question.reach_m, min_stations=question.min_stations, demand=demand)
         return {"table": cov.to_dict(), "geojson": cov.to_geojson(), "cells": cov.uncovered_cells(),
                 "gaps": [g.to_dict(geometry=True) for g in cov.gaps(GAPS_KEPT)]}
     if question.kind == "suggest":
         from .siting import suggest
 
-        return suggest(stations, question.n, question.reach_m, min_stations=question.min_stations).to_dict()
+        return suggest(stations, question.n, question.reach_m, min_stations=question.min_stations, demand=demand,
+                       progress=progress).to_dict()
     raise InvalidInput(f"unknown question kind {question.kind!r}")
 
 
@@ -341,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--slot", type=int, default=0)
     p.add_argument("--idle-exit-s", type=float, default=Limits.idle_exit_s)
     args = p.parse_args(argv)
-    Jobs(args.data_dir).run(args.slot, args.idle_exit_s)
+    Jobs.from_settings(args.data_dir, config.load_settings()).run(args.slot, args.idle_exit_s)
 
 
 if __name__ == "__main__":

@@ -335,33 +335,46 @@ def nearest(stations: Sequence[Station] | StationSet, lat: float, lon: float, k:
             for s, d, az in found.search(lat, lon, k, passes)]
 
 
+NEAR_CITY_M = 50_000.0  # within this of the city, `to_jieyang_m` is exact to its fine outline
+
+
 def to_jieyang_m(lat: float, lon: float) -> float:
-    """Geodesic metres from a WGS-84 point to the nearest point of Jieyang (0 inside the city).
+    """Geodesic metres from a WGS-84 point to the nearest point of Jieyang (0 inside the city): within ~100 m
+    up to NEAR_CITY_M from it (where the far rule is decided), within ~2 km beyond.
 
-    The city outline (generalised to ~100 m) is projected azimuthal-equidistant about the point, which
-    keeps every distance from the point true, so the plane distance to the outline is the distance on
-    the ellipsoid (to the generalisation, well under a kilometre).
+    Both are distances to the nearest vertex of the outline cut into short pieces: ~150 m apart, found by the
+    exact station index, near the city; ~2 km apart, all measured at once, farther away (where the chord
+    order the index walks in strays from the geodesic one, and would have it measure most of the outline).
     """
-    import shapely
-    from pyproj import Transformer
-
     from ..geo import geography
 
     lat, lon = check_lat_lon(lat, lon)
     if geography.in_jieyang(lat, lon):
         return 0.0
-    outline = _outline()
-    aeqd = Transformer.from_crs("EPSG:4326", f"+proj=aeqd +lat_0={lat} +lon_0={lon} +ellps=WGS84 +units=m",
-                                always_xy=True)
-    projected = shapely.transform(outline, lambda xy: np.column_stack(aeqd.transform(xy[:, 0], xy[:, 1])))
-    return float(projected.distance(shapely.Point(0, 0)))
+    coarse_lats, coarse_lons = _outline(0.02, 0.01)
+    far = float(GEOD.inv(np.full(coarse_lats.size, lon), np.full(coarse_lats.size, lat), coarse_lons, coarse_lats)[2].min())
+    if far > NEAR_CITY_M:
+        return far
+    return float(_outline_index().query(lat, lon, 1)[0][1])
+
+
+@lru_cache(maxsize=2)
+def _outline(spacing_deg: float, simplify_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(lats, lons) of the city outline's vertices, generalised to `simplify_deg`, then cut into pieces of at
+    most `spacing_deg`."""
+    import shapely
+
+    from ..geo import geography
+
+    outline = geography.city().geometry.iloc[0].boundary.simplify(simplify_deg)
+    xy = shapely.get_coordinates(shapely.segmentize(outline, spacing_deg))
+    return xy[:, 1], xy[:, 0]
 
 
 @lru_cache(maxsize=1)
-def _outline():
-    from ..geo import geography
-
-    return geography.city().geometry.iloc[0].simplify(0.001).boundary
+def _outline_index() -> "NearestIndex":
+    lats, lons = _outline(0.0015)
+    return NearestIndex(lats, lons)
 
 
 def select_stations(stations: Iterable[Station], *, kind=None, district=None, amenity=(), open_now=False,

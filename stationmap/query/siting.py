@@ -15,6 +15,8 @@ Solution, in steps, each reported:
    PuLP's bundled CBC (warm-started with LB). Any solution better than LB uses only survivors, so
    CBC proving optimality there proves it for the whole candidate set.
 `optimality_gap` = (UB - total) / UB with the best proven UB; 0 means proven optimal.
+While it works, `progress(doc)` (when given) hears the best plan so far after each step and whenever the
+bound improves (at most every `PROGRESS_EVERY_S`): the sites, their value and the proven gap (`incumbent`).
 
 Demand units reached by exactly the same candidates, with the same need, are merged (weights summed)
 before solving: an exact reduction that leaves every plan's value unchanged. For min_stations=2 the
@@ -33,7 +35,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,6 +56,13 @@ MAX_CANDIDATES = 60_000
 MILP_MAX_NNZ = 200_000
 NNZ_TARGET = 2_500_000  # candidate-demand pairs kept in memory before demand is summed into coarser cells
 TIME_LIMIT_S = 8.0
+PROGRESS_EVERY_S = 0.5
+STAGES_ZH = {"greedy": "已找到初步方案（贪心 + 交换），正在计算上界",
+             "bound": "正在计算上界（拉格朗日松弛），以证明方案离最优有多近",
+             "milp": "正在用整数规划（CBC）证明最优"}
+STAGES_EN = {"greedy": "a first plan found (greedy + swap); computing the bound",
+             "bound": "computing the bound (Lagrangian relaxation) to prove how close the plan is",
+             "milp": "proving optimality with the integer program (CBC)"}
 
 
 @dataclass(frozen=True)
@@ -327,8 +336,10 @@ def _swap(p: _Problem, chosen: list[int], deadline: float) -> list[int]:
     return chosen
 
 
-def _lagrangian(p: _Problem, lb: float, deadline: float, iterations: int = 400) -> tuple[float, np.ndarray]:
-    """Best Lagrangian upper bound found, and the mask of candidates that cannot be in a better solution."""
+def _lagrangian(p: _Problem, lb: float, deadline: float, iterations: int = 400,
+                on_bound: Callable[[float], None] | None = None) -> tuple[float, np.ndarray]:
+    """Best Lagrangian upper bound found, and the mask of candidates that cannot be in a better solution;
+    `on_bound` hears each better bound."""
     m = p.A.shape[0]
     n = min(p.n, m)
     cap = p.w / p.need
@@ -348,6 +359,8 @@ def _lagrangian(p: _Problem, lb: float, deadline: float, iterations: int = 400) 
         pruned |= ub_j < lb - 1e-6
         if value < best - 1e-9:
             best, stall = value, 0
+            if on_bound is not None:
+                on_bound(best)
         else:
             stall += 1
             if stall >= 15:
@@ -410,25 +423,65 @@ _SUGGESTIONS: LruCache[SitingResult] = LruCache(8)
 
 def suggest(stations: Sequence[Station], n: int, reach_m: float, min_stations: int = 1,
             candidates: Any = None, demand: Demand | None = None, status: Any = "open",
-            time_limit_s: float = TIME_LIMIT_S, crs: str = "wgs84") -> SitingResult:
+            time_limit_s: float = TIME_LIMIT_S, crs: str = "wgs84",
+            progress: Callable[[dict[str, Any]], None] | None = None) -> SitingResult:
     """n new sites maximising newly covered demand within `reach_m` of >= `min_stations` stations.
 
     `candidates`: None (a grid on land), a list of (lat, lon) / {'lat', 'lon', 'name'} in `crs`, a
     Candidates, or a file path (CSV/XLSX/GeoJSON/GPKG). Answers on the default grid are kept for the
     same registry and arguments: a solve stopped by the time limit is not repeatable, and the planner
-    page and its downloads must show the same sites.
+    page and its downloads must show the same sites. `progress(doc)` hears the best plan so far (`Incumbent`).
     """
     if candidates is not None:
-        return _suggest(stations, n, reach_m, min_stations, candidates, demand, status, time_limit_s, crs)
+        return _suggest(stations, n, reach_m, min_stations, candidates, demand, status, time_limit_s, crs, progress)
     demand = demand or default_demand()
     key = (travel.check_reach_m(reach_m), check_min_stations(min_stations), check_n(n), demand.key, repr(status),
            float(time_limit_s), tuple((s.id, s.lat, s.lon, s.status) for s in stations))
     return _SUGGESTIONS.get_or_compute(key, lambda: _suggest(stations, n, reach_m, min_stations, None, demand,
-                                                              status, time_limit_s, crs))
+                                                              status, time_limit_s, crs, progress))
+
+
+class Incumbent:
+    """Tells `progress` the best plan so far: its sites (WGS-84), value on the model solved, the best proven
+    upper bound and the gap between them, the step under way. A listener that fails is dropped: the
+    answer matters more than the news of it."""
+
+    def __init__(self, listener: Callable[[dict[str, Any]], None] | None, cands: "Candidates", keep: np.ndarray,
+                 t0: float):
+        self.listener, self.cands, self.keep, self.t0 = listener, cands, keep, t0
+        self.chosen: list[int] = []
+        self.value, self.bound, self.stage, self.sent = 0.0, math.inf, "greedy", -math.inf
+
+    def tell(self, stage: str | None = None, chosen: list[int] | None = None, value: float | None = None,
+             bound: float | None = None) -> None:
+        if chosen is not None:
+            self.chosen, self.value = list(chosen), float(value or 0.0)
+        if bound is not None:
+            self.bound = min(self.bound, max(bound, self.value))
+        now = time.perf_counter()
+        if self.listener is None or (stage in (None, self.stage) and now - self.sent < PROGRESS_EVERY_S):
+            return
+        self.stage, self.sent = stage or self.stage, now
+        try:
+            self.listener(self.doc())
+        except Exception:  # e.g. the job database locked for longer than its timeout
+            self.listener = None
+
+    def doc(self) -> dict[str, Any]:
+        idx = [int(self.keep[j]) for j in self.chosen]
+        gap = None
+        if math.isfinite(self.bound) and self.bound > 0:
+            gap = round(max(0.0, (self.bound - self.value) / self.bound), 6)
+        return {"stage": self.stage, "stage_zh": STAGES_ZH[self.stage], "stage_en": STAGES_EN[self.stage],
+                "sites": [{"lat": round(float(self.cands.lat[j]), 6), "lon": round(float(self.cands.lon[j]), 6)}
+                          for j in idx],
+                "value": round(self.value, 1), "upper_bound": round(self.bound, 1) if math.isfinite(self.bound) else None,
+                "optimality_gap": gap, "seconds": round(time.perf_counter() - self.t0, 1)}
 
 
 def _suggest(stations: Sequence[Station], n: int, reach_m: float, min_stations: int, candidates: Any,
-             demand: Demand | None, status: Any, time_limit_s: float, crs: str) -> SitingResult:
+             demand: Demand | None, status: Any, time_limit_s: float, crs: str,
+             progress: Callable[[dict[str, Any]], None] | None = None) -> SitingResult:
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
     reach = travel.check_reach_m(reach_m)
@@ -457,14 +510,17 @@ def _suggest(stations: Sequence[Station], n: int, reach_m: float, min_stations: 
     chosen = _swap(p, _greedy(p), deadline)
     lb = p.value(chosen)
     steps.append(f"greedy + 1-swap: {lb:,.0f}")
+    news = Incumbent(progress, cands, keep, t0)
     method = "greedy + 1-swap local search"
     if keep.size <= n:
         ub, proven = lb, True
         steps.append("no more candidates than sites: all taken")
     else:
+        news.tell("greedy", chosen, lb)
         # Two-station problems of city size are far beyond the MILP's reach: the bound gets the time.
         share = 0.85 if k >= 2 and p.A.nnz > 4 * MILP_MAX_NNZ else 0.4
-        ub, pruned = _lagrangian(p, lb, t0 + time_limit_s * share, iterations=400 if share < 0.5 else 2000)
+        ub, pruned = _lagrangian(p, lb, t0 + time_limit_s * share, iterations=400 if share < 0.5 else 2000,
+                                 on_bound=lambda b: news.tell("bound", bound=b))
         ub = max(ub, lb)
         proven = ub - lb <= 1e-6 * max(ub, 1.0)
         allowed = np.flatnonzero(~pruned)
@@ -473,6 +529,7 @@ def _suggest(stations: Sequence[Station], n: int, reach_m: float, min_stations: 
             nnz = int(p.A[allowed].nnz)
             remaining = deadline - time.perf_counter()
             if nnz <= MILP_MAX_NNZ and remaining > 1:
+                news.tell("milp", bound=ub)
                 got, optimal, obj = _milp(p, allowed, chosen, remaining)
                 value = p.value(got) if got else 0.0
                 if value >= lb:

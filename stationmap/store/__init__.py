@@ -5,7 +5,8 @@ the backend comes from the `store` setting (`STATIONMAP_STORE`): `gpkg`, the Geo
 `DATA_DIR/stations.gpkg` that QGIS opens as it is, `postgis`, the database at `database_url`
 (`STATIONMAP_DATABASE_URL`), or `memory`, held by this process only (tests, demonstrations); `auto`
 (the default) is postgis when a database URL is set, else gpkg. Whichever, the registry is journaled
-to the audit log in `data_dir`, and a new, empty registry starts with the shipped sample stations.
+to the audit log (in `data_dir`, or in the database with a PostGIS registry), and a new, empty registry
+starts with the shipped sample stations.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def open_store(data_dir: Path | str, backend: str | None = None) -> StationStore
                                "to postgresql://user:password@host/db")
         from .postgis import PostgisStore
 
-        pg = PostgisStore(settings["database_url"], journal=open_audit(directory))
+        pg = PostgisStore(settings["database_url"], journal=open_audit(directory, settings["database_url"]))
         if pg.version().endswith(":0"):  # never written
             pg.update(lambda old: old or load_sample(), note={"actor": "system", "action": "sample"})
         return pg
@@ -57,11 +58,11 @@ def open_store(data_dir: Path | str, backend: str | None = None) -> StationStore
         with _memory_lock:
             store = _memory.get(directory.resolve())
             if store is None:
-                store = _memory[directory.resolve()] = MemoryStore(journal=open_audit(directory), name=str(directory))
+                store = _memory[directory.resolve()] = MemoryStore(journal=open_audit(directory, ""), name=str(directory))
                 store.update(lambda _old: load_sample(), note={"actor": "system", "action": "sample"})
         return store
     path = directory / FILENAME
-    gpkg = GpkgStore(path, journal=open_audit(directory))
+    gpkg = GpkgStore(path, journal=open_audit(directory, ""))
     remove_dead_writers_files(path)
     if not path.exists():
         gpkg.update(lambda _old: load_sample(), note={"actor": "system", "action": "sample"})

@@ -11,10 +11,16 @@ per station row written: its revision and id). A reader holding revision r re-re
 logged after r. The file carries GDAL's `gdal_aspatial` marker so that GDAL and QGIS list only the
 `stations` layer. Rows are written with plain SQLite; the GeoPackage's R-tree triggers get the few
 ST_ functions they call (`_register_functions`).
+
+A registry of KEEP_ROWS stations or more is also kept as read, column by column, in `.stations.gpkg.rows`
+beside the file (marshal: about a quarter of the time SQLite takes to hand back 184,200 rows). A reader
+that finds it written from the same file and generation at a revision not after the file's starts from
+it and re-reads the rows logged since, as it follows any write; otherwise it reads the GeoPackage.
 """
 from __future__ import annotations
 
 import fcntl
+import marshal
 import os
 import re
 import sqlite3
@@ -32,7 +38,7 @@ from shapely.geometry import Point
 from ..errors import RegistryUnavailable
 from ..model import Station
 from .base import Change, Item, Journal, RowChange, FollowedStore, journaled_rows, journaled_update
-from .rows import FIELDS, LIST_FIELDS, from_rows, to_row
+from .rows import FIELDS, LIST_FIELDS, from_columns, from_rows, to_row
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -44,6 +50,8 @@ CREATE TABLE IF NOT EXISTS stationmap_meta (key TEXT PRIMARY KEY, value TEXT NOT
 CREATE TABLE IF NOT EXISTS stationmap_log (rev INTEGER PRIMARY KEY AUTOINCREMENT, station_id TEXT NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS stationmap_station_id ON stations (id);
 """
+KEEP_ROWS = 20_000  # a registry this large is kept beside the file as read (a worker's start reads it back faster)
+_KEPT_FORMAT = "stationmap rows 1"
 _ASPATIAL = ("gdal_aspatial", "http://gdal.org/geopackage_aspatial.html", "read-write")
 
 
@@ -67,6 +75,7 @@ class GpkgStore(FollowedStore):
         self._snapshot: _Snapshot | None = None
         self._lock = threading.RLock()
         self._reader: tuple[int, int, sqlite3.Connection] | None = None  # (pid, inode, connection)
+        self._known: tuple[tuple[Any, ...], tuple[int, str, int]] | None = None  # ((con, inode, data_version), state)
 
     def describe(self) -> str:
         return f"GeoPackage {self.path}"
@@ -107,17 +116,23 @@ class GpkgStore(FollowedStore):
         return con
 
     def _state(self) -> tuple[int, str, int]:
-        """(inode, generation, revision) of the file as it is now."""
+        """(inode, generation, revision) of the file as it is now. Asked again only when SQLite's data_version
+        says another connection committed since the last answer (this reading connection never writes)."""
         con = self._connection()
         inode = self._reader[1] if self._reader else 0
         try:
+            seen = (con, inode, con.execute("PRAGMA data_version").fetchone()[0])
+            if self._known is not None and self._known[0] == seen:
+                return self._known[1]
             con.execute("BEGIN")
             try:
                 row = con.execute("SELECT (SELECT value FROM stationmap_meta WHERE key = 'generation'), "
                                   "(SELECT COALESCE(MAX(rev), 0) FROM stationmap_log)").fetchone()
             finally:
                 con.execute("COMMIT")
-            return inode, str(row[0]), int(row[1])
+            state = (inode, str(row[0]), int(row[1]))
+            self._known = (seen, state)
+            return state
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
                 raise
@@ -127,6 +142,9 @@ class GpkgStore(FollowedStore):
         return inode, f"file-{st.st_ino}-{st.st_mtime_ns}-{st.st_size}", 0
 
     def _read_all(self, inode: int, generation: str, revision: int) -> _Snapshot:
+        kept = self._kept(inode, generation, revision)
+        if kept is not None:
+            return kept if kept.revision == revision else self._read_since(kept, revision)
         con = self._connection()
         try:
             columns = _columns(con)
@@ -135,7 +153,64 @@ class GpkgStore(FollowedStore):
             rows = con.execute(f'SELECT {", ".join(_q(c) for c in columns)} FROM "{LAYER}" ORDER BY id').fetchall()
         except sqlite3.DatabaseError:
             raise _unreadable(self.path) from None
-        return _Snapshot(inode, generation, revision, from_rows(columns, rows))
+        if len(rows) < KEEP_ROWS:
+            try:
+                self.kept_path.unlink(missing_ok=True)  # kept from a larger registry this file replaced
+            except OSError:  # a directory we may only read
+                pass
+            return _Snapshot(inode, generation, revision, from_rows(columns, rows))
+        stored = dict(zip(columns, zip(*rows)))
+        del rows
+        self._keep(self._kept_key(inode, generation, revision), stored)
+        return _Snapshot(inode, generation, revision, from_columns(stored, len(stored["id"])))
+
+    # -- the kept copy of a large registry's rows --------------------------------------------------
+    @property
+    def kept_path(self) -> Path:
+        """Where the rows of a large registry are kept for the next process (`.stations.gpkg.rows`)."""
+        return self.path.with_name(f".{self.path.name}.rows")
+
+    def _kept_key(self, inode: int, generation: str, revision: int) -> tuple[Any, ...]:
+        """What the kept rows were read from: the file (inode), its generation and revision, its columns, and
+        the id the log names at that revision (a file restored in place with another history differs there)."""
+        con = self._connection()
+        logged = None
+        if revision:
+            row = con.execute("SELECT station_id FROM stationmap_log WHERE rev = ?", (revision,)).fetchone()
+            logged = row[0] if row else None
+        return (_KEPT_FORMAT, inode, generation, revision, tuple(_columns(con)), logged)
+
+    def _keep(self, key: tuple[Any, ...], stored: dict[str, tuple[Any, ...]]) -> None:
+        """Write the rows read (column by column, marshal) beside the file, renamed into place; a directory
+        that cannot take them only means the next process reads the GeoPackage again."""
+        for stray in self.kept_path.parent.glob(f"{self.kept_path.name}.*.tmp"):  # of readers killed mid-write
+            pid = stray.name[len(self.kept_path.name) + 1:-len(".tmp")]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                stray.unlink(missing_ok=True)
+        tmp = self.kept_path.with_name(f"{self.kept_path.name}.{os.getpid()}.tmp")
+        try:
+            head = marshal.dumps(key)
+            with open(tmp, "wb") as fh:
+                fh.write(struct.pack("<I", len(head)) + head)
+                fh.write(marshal.dumps(stored))
+            os.replace(tmp, self.kept_path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+    def _kept(self, inode: int, generation: str, revision: int) -> _Snapshot | None:
+        """The kept rows as a snapshot, when they were read from this file in this generation at a revision
+        not after `revision` (the rows written since are then re-read by the caller); else None."""
+        try:
+            with open(self.kept_path, "rb") as fh:  # marshal.loads of bytes: marshal.load reads a file in small pieces
+                key = marshal.loads(fh.read(struct.unpack("<I", fh.read(4))[0]))
+                if not (isinstance(key, tuple) and len(key) == 6 and key[:3] == (_KEPT_FORMAT, inode, generation)
+                        and isinstance(key[3], int) and key[3] <= revision
+                        and key == self._kept_key(inode, generation, key[3])):
+                    return None
+                stored = marshal.loads(fh.read())
+            return _Snapshot(inode, generation, key[3], from_columns(stored, len(stored["id"])))
+        except (OSError, EOFError, ValueError, TypeError, KeyError, struct.error, sqlite3.DatabaseError):
+            return None
 
     def _read_since(self, snap: _Snapshot, revision: int) -> _Snapshot:
         con = self._connection()

@@ -8,8 +8,8 @@ the registry in memory and re-reads only the rows logged since it last looked (`
 number, with the database's generation). The schema is Alembic's (migrations in `migrations/`),
 upgraded by `stationmap db upgrade` and at every open (`upgrade`).
 
-The audit log stays in `DATA_DIR/audit.sqlite` (the store's journal), as do accounts, telemetry and
-reports: one machine's files, beside a shared registry.
+The audit log (the store's journal), accounts, telemetry and reports are in the same database, one
+schema each (`stationmap.ops.db`), so every worker and machine shares them.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import psycopg
 
-from ..errors import RegistryUnavailable
+from ..errors import RegistryUnavailable, ServerUnavailable
 from ..model import Station
 from .base import Change, Item, Journal, RowChange, FollowedStore, diff, journaled_rows, journaled_update
 from .rows import FIELDS, from_rows, to_row
@@ -93,7 +93,7 @@ class PostgisStore(FollowedStore):
             try:
                 self._con = psycopg.connect(self.url, autocommit=True)
             except psycopg.Error as exc:
-                raise RegistryUnavailable(f"the PostGIS registry ({_safe(self.url)}) is unreachable: "
+                raise ServerUnavailable(f"the PostGIS registry ({_safe(self.url)}) is unreachable: "
                                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
         return self._con
 

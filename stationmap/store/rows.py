@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from itertools import repeat
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..hours import Schedule, parse_hours, to_osm
 from ..model import Station
@@ -62,8 +62,13 @@ def from_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Sta
     """Stations from stored rows, converted a column at a time (a national registry is 184,200 rows)."""
     if not rows:
         return []
-    n = len(rows)
-    stored = dict(zip(columns, zip(*rows)))
+    return from_columns(dict(zip(columns, zip(*rows))), len(rows))
+
+
+def from_columns(stored: Mapping[str, Sequence[Any]], n: int) -> list[Station]:
+    """Stations from `n` stored rows given a column at a time (field name -> its values)."""
+    if not n:
+        return []
     converted = []
     for name in FIELDS:
         col = stored.get(name)

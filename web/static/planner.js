@@ -2,11 +2,15 @@
  * answers 202: the job is polled, its place in the queue shown, and it can be cancelled); answers are kept
  * in memory, so a question asked again is shown at once. What-if: tap the map to add a candidate station,
  * drag a numbered site, tap a station to assume it closed; the change in 1- and 2-station coverage comes
- * from POST /api/whatif. Every name and number is set as text (never as markup); points arrive in WGS-84
- * and are shifted into the basemap's datum with gcoord. */
+ * from POST /api/whatif. Demand: the modelled population, the smart stations' counted visits, or a file the
+ * planner sends (POST /api/demand answers its key, or says row by row what is wrong); every question then
+ * names it (demand=). While siting computes, the job's status carries its best plan so far, drawn as dashed
+ * numbered sites with the proven gap. Every name and number is set as text (never as markup); points arrive
+ * in WGS-84 and are shifted into the basemap's datum with gcoord. */
 var SMPlanner = (function () {
   "use strict";
-  var S = { count: 0, markers: [], cache: {}, answers: {}, plan: { add: [], remove: {} }, whatif: null, run: null };
+  var S = { count: 0, markers: [], cache: {}, answers: {}, plan: { add: [], remove: {} }, whatif: null, run: null,
+    demand: null, incumbents: 0 };
   var cfg, map, T, layers = {};
 
   function $(id) { return document.getElementById(id); }
@@ -41,6 +45,7 @@ var SMPlanner = (function () {
     var p = new URLSearchParams();
     if (q.reach_m) p.set("reach_m", q.reach_m); else { p.set("minutes", q.minutes); p.set("mode", q.mode); }
     p.set("min_stations", q.min_stations);
+    if (S.demand) p.set("demand", S.demand.demand);
     Object.keys(extra || {}).forEach(function (k) { p.set(k, extra[k]); });
     return p.toString();
   }
@@ -72,6 +77,7 @@ var SMPlanner = (function () {
         if (run.cancelled) return reject(new Cancelled());
         run.jobs[s.job] = s.status;
         progress(run);
+        if (s.progress && s.question && s.question.kind === "suggest") showIncumbent(s.progress, run);
         if (s.status === "done") { delete run.jobs[s.job]; return resolve(getJSON(url, run)); }
         if (s.status === "failed") return reject(new Error(s.error || "failed"));
         run.timers.push(setTimeout(function () {
@@ -101,6 +107,8 @@ var SMPlanner = (function () {
     if (!run || run.cancelled) return;
     run.cancelled = true;
     run.timers.forEach(clearTimeout);
+    clear("incumbent");
+    $("sm-incumbent").hidden = true;
     var queued = Object.keys(run.jobs).filter(function (k) { return run.jobs[k] === "queued"; });
     var running = Object.keys(run.jobs).length > queued.length;
     Promise.all(queued.map(function (k) {
@@ -187,9 +195,13 @@ var SMPlanner = (function () {
     $("sm-double15").hidden = !doc.question.double15;
     $("sm-double15").title = T.pl_double15_long;
     $("sm-question").textContent = doc.question.label_zh;
+    var scope = doc.scope || {}, scopeNote = cfg.lang === "en" ? scope.note : scope.note_zh;
+    $("sm-scope-note").textContent = scopeNote || "";
+    $("sm-scope-note").hidden = !scopeNote;
     $("sm-city-pop").textContent = pct(doc.city.population_share);
     $("sm-city-area").textContent = pct(doc.city.area_share);
     $("sm-city-covered").textContent = num(doc.city.covered_population);
+    showDemand(doc);
     drawCells(doc.cells || {}, q.min_stations);
     drawReach(doc.reach_m);
     S.reach_m = doc.reach_m;
@@ -197,14 +209,14 @@ var SMPlanner = (function () {
     Object.keys(doc.districts).forEach(function (c) { names[c] = doc.districts[c].name; });
     fill("districts", Object.keys(doc.districts).map(function (c) {
       var r = doc.districts[c];
-      return [r.name, num(r.population), num(r.covered_population),
+      return [r.name, num(r.population), source(r), num(r.covered_population),
         { text: pct(r.population_share), cls: (r.population_share || 0) < 0.5 ? "sm-low" : "" }, num(r.area_km2), pct(r.area_share)];
     }));
     var towns = Object.keys(doc.townships).map(function (c) { return doc.townships[c]; })
       .sort(function (a, b) { return (a.population_share || 0) - (b.population_share || 0); });
     fill("townships", towns.map(function (r) {
       return [r.name, { text: r.district_name || names[r.district] || r.district, cls: "sm-l" }, num(r.population),
-        num(r.covered_population), { text: pct(r.population_share), cls: (r.population_share || 0) < 0.5 ? "sm-low" : "" },
+        source(r), num(r.covered_population), { text: pct(r.population_share), cls: (r.population_share || 0) < 0.5 ? "sm-low" : "" },
         pct(r.area_share)];
     }));
   }
@@ -221,12 +233,52 @@ var SMPlanner = (function () {
         pair(g.lat_wgs84, g.lon_wgs84), pair(g.lat_gcj02, g.lon_gcj02), amapLink(g.amap_url)];
     }));
   }
+  function showIncumbent(doc, run) {
+    if (run.cancelled || run !== S.run) return;
+    clear("incumbent");
+    var group = L.layerGroup();
+    doc.sites.forEach(function (s, i) {
+      L.marker(disp(s.lat, s.lon), { icon: numbered(String(i + 1), "sm-site-draft"), interactive: false, keyboard: false })
+        .addTo(group);
+    });
+    layers.incumbent = group.addTo(map);
+    var gap = doc.optimality_gap === null || doc.optimality_gap === undefined ? T.pl_incumbent_nogap
+      : say(T.pl_incumbent_gap, { p: Math.ceil(doc.optimality_gap * 1000) / 10 });
+    var box = $("sm-incumbent");
+    box.textContent = say(T.pl_incumbent, { s: doc.seconds, v: num(doc.value), gap: gap,
+      stage: cfg.lang === "en" ? doc.stage_en : doc.stage_zh });
+    box.hidden = false;
+    $("sm-sites-section").hidden = false;
+    S.incumbent = doc;
+    S.incumbents += 1;
+  }
+  function modelled(doc) { return !doc.demand || doc.demand.modelled !== false; }
+  function showDemand(doc) {
+    var d = doc.demand || {}, m = modelled(doc), en = cfg.lang === "en";
+    var src = !en && /^model:/.test(d.source || "") ? "模型，说明见 geodata/SOURCES.md" : d.source;
+    $("sm-demand-line").textContent = say(T.pl_demand_line, { label: en ? d.label : d.label_zh, source: src,
+      points: num(d.points), total: num(d.total) });
+    $("sm-modelled").hidden = !m;
+    $("sm-card-share").textContent = m ? T.pl_share_model : T.pl_share_layer;
+    $("sm-card-covered").textContent = m ? T.pl_covered_model : T.pl_covered_layer;
+    Array.prototype.forEach.call(document.querySelectorAll(".sm-pop-head"), function (th) {
+      var gain = th.dataset.what === "gain";
+      th.textContent = m ? (gain ? T.pl_gain_model : T.pl_people_model) : (gain ? T.pl_gain_layer : T.pl_people_layer);
+    });
+  }
+  function source(r) {
+    var text = cfg.lang === "en" ? r.population_source : r.population_source_zh;
+    var model = !r.population_source || r.population_source === "modelled";
+    return { text: text || (cfg.lang === "en" ? "modelled" : "模型估算"), cls: "sm-l " + (model ? "sm-src-model" : "sm-src-cited") };
+  }
   function numbered(label, cls) {
     var d = el("div", label, "sm-site-label " + (cls || ""));
     return L.divIcon({ html: d, className: "sm-site-icon", iconSize: [26, 26], iconAnchor: [13, 13] });
   }
   function showSites(doc) {
     clear("sites");
+    clear("incumbent");
+    $("sm-incumbent").hidden = true;
     var group = L.layerGroup();
     $("sm-sites-section").hidden = false;
     $("sm-total-gain").textContent = num(doc.total_gain);
@@ -269,7 +321,8 @@ var SMPlanner = (function () {
     S.q = q;
     S.answered = false;
     resetTables();
-    ["gaps", "sites"].forEach(clear);
+    ["gaps", "sites", "incumbent"].forEach(clear);
+    $("sm-incumbent").hidden = true;
     $("sm-sites-section").hidden = !q.n;
     downloads(q);
     var cov = getJSON(cfg.api.coverage + "?" + query(q), run).then(function (doc) {
@@ -394,6 +447,68 @@ var SMPlanner = (function () {
     whatIf();
   }
 
+  // -- the demand layer ---------------------------------------------------------------------------
+  function demandSays(text, state) {
+    var p = $("sm-demand-status");
+    p.textContent = text;
+    p.dataset.state = state;
+  }
+  function useDemand(doc, option) {
+    S.demand = doc;
+    if (doc) S.known[doc.demand] = doc;
+    var sel = $("sm-demand-layer");
+    if (option) {
+      var o = Array.prototype.find.call(sel.options, function (x) { return x.value === doc.demand; }) || el("option");
+      o.value = doc.demand;
+      o.textContent = cfg.lang === "en" ? doc.label : doc.label_zh;
+      sel.appendChild(o);
+    }
+    sel.value = doc ? doc.demand : "";
+    demandSays(doc ? say(T.pl_demand_line, { label: cfg.lang === "en" ? doc.label : doc.label_zh, source: doc.source,
+      points: num(doc.points), total: num(doc.total) }) + (doc.note_zh ? " " + (cfg.lang === "en" ? doc.note : doc.note_zh) : "")
+      : "", doc ? "ok" : "");
+    ask(S.q || formQuestion());
+  }
+  function answerOf(r) {
+    return r.json().then(function (doc) {
+      if (!r.ok) throw new Error(doc.detail || String(r.status));
+      return doc;
+    }, function () { throw new Error(String(r.status)); });
+  }
+  function upload(file) {
+    if (!file) return;
+    if (file.size > cfg.limits.demand_bytes) {
+      demandSays(say(T.pl_demand_too_big, { size: num(file.size), max: num(cfg.limits.demand_bytes) }), "error");
+      return;
+    }
+    demandSays(say(T.pl_demand_sending, { name: file.name }), "busy");
+    var p = new URLSearchParams({ name: file.name, crs: $("sm-demand-crs").value });
+    var type = /\.csv$|\.txt$/i.test(file.name) ? "text/csv" : "application/geo+json";
+    fetch(cfg.api.demand + "?" + p.toString(), { method: "POST", headers: { "Content-Type": type, Accept: "application/json" },
+      body: file, credentials: "same-origin" }).then(answerOf).then(function (doc) {
+      S.layers = (S.layers || 0) + 1;
+      useDemand(doc, true);
+    }).catch(function (err) {
+      demandSays(say(T.pl_demand_failed, { e: err.message }), "error");
+      S.demandRefused = (S.demandRefused || 0) + 1;
+    });
+  }
+  function pickLayer(value) {
+    if (!value) return useDemand(null);
+    if (value !== "visits") return useDemand(Object.assign({}, S.known[value]));
+    fetch(cfg.api.visits, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(answerOf)
+      .then(function (doc) {
+        if (doc.available) return useDemand(doc, true);
+        $("sm-demand-layer").value = S.demand ? S.demand.demand : "";
+        demandSays(cfg.lang === "en" ? doc.message : doc.message_zh, "none");
+      }).catch(function (err) { demandSays(say(T.pl_demand_failed, { e: err.message }), "error"); });
+  }
+  function demandControls() {
+    S.known = {};
+    $("sm-demand-file").addEventListener("change", function (e) { upload(e.target.files[0]); e.target.value = ""; });
+    $("sm-demand-layer").addEventListener("change", function (e) { pickLayer(e.target.value); });
+  }
+
   // -- start ------------------------------------------------------------------------------------
   function tooltip(name) { return el("span", name); }
   function stations() {
@@ -429,6 +544,7 @@ var SMPlanner = (function () {
     $("sm-export").addEventListener("click", function () { exportPlan("csv"); });
     $("sm-export-geojson").addEventListener("click", function () { exportPlan("geojson"); });
     $("sm-clear").addEventListener("click", clearPlan);
+    demandControls();
     var q = cfg.question;
     ask({ minutes: q.minutes, mode: q.mode, reach_m: q.reach_m, min_stations: q.min_stations || 1, n: q.n || 0 });
   }
