@@ -1,5 +1,6 @@
 """Geocoding rows without coordinates: a Nominatim server on loopback, and the offline fallback."""
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -90,3 +91,15 @@ def test_search_api_finds_places_offline_and_adds_the_configured_geocoders_addre
     finally:
         server.stop()
         dead.stop()
+
+
+def test_a_larger_service_area_asks_within_it_and_accepts_answers_there(nominatim, monkeypatch):
+    """Under service_area=guangdong the address is asked within the province, not the city, and an answer in the
+    province but outside Jieyang (here: Shantou) is taken; under the default it is not."""
+    NominatimHandler.queries.clear()
+    monkeypatch.setattr(sys.modules[__name__], "ANSWER", (23.3540, 116.6820))  # what the server answers
+    assert Geocoder("nominatim", url=nominatim).online("金平区某路1号") is None  # Shantou, outside Jieyang
+    monkeypatch.setenv("STATIONMAP_SERVICE_AREA", "guangdong")
+    hit = Geocoder("nominatim", url=nominatim).online("金平区某路1号")
+    assert (hit.lat, hit.lon) == (23.3540, 116.6820)
+    assert NominatimHandler.queries == ["广东省揭阳市金平区某路1号", "广东省金平区某路1号"]

@@ -151,3 +151,26 @@ def test_workers_opening_a_new_database_together_migrate_it_once(postgis_url):
     assert [w.exitcode for w in workers] == [0, 0, 0]
     with psycopg.connect(postgis_url) as con:
         assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+
+
+def test_a_large_write_goes_in_whole_and_exact(postgis_url):
+    """An import-sized write (streamed in by COPY) stores every field and every coordinate exactly as given, the
+    geography point included, and a second one replaces and updates rows by id."""
+    import dataclasses
+
+    from stationmap.store import load_sample
+    from stationmap.store.postgis import BULK_ROWS
+
+    sample = load_sample()
+    many = [dataclasses.replace(sample[i % len(sample)], id=f"bulk-{i:05d}", name=f"驿站 {i} 'quoted' \\ tab\t",
+                                lat=sample[i % len(sample)].lat + i * 1.234567e-7, lon=sample[i % len(sample)].lon)
+            for i in range(BULK_ROWS + 200)]
+    store = PostgisStore(postgis_url)
+    assert store.update(lambda _old: many)
+    assert PostgisStore(postgis_url).all() == sorted(many, key=lambda s: s.id)
+    moved = [dataclasses.replace(s, lon=s.lon + 1e-6, address="新地址") for s in many[100:]]
+    assert store.update(lambda _old: moved)
+    assert PostgisStore(postgis_url).all() == sorted(moved, key=lambda s: s.id)
+    with psycopg.connect(postgis_url) as con:
+        assert con.execute("SELECT count(*) FROM stations WHERE ST_X(geog::geometry) <> lon "
+                           "OR ST_Y(geog::geometry) <> lat").fetchone()[0] == 0

@@ -229,3 +229,20 @@ def test_the_planner_answers_say_coverage_is_jieyangs(area, registry_dir):
     assert scope["note"].startswith("Population coverage is computed for Jieyang only") and f"{total:,} stations" in scope["note"]
     assert "2 lie outside Jieyang" in scope["note"]
     assert "人口覆盖只按揭阳市计算" in scope["note_zh"] and "2 个在揭阳市以外" in scope["note_zh"]
+
+
+def test_the_ogc_stations_extent_is_the_service_area(area, tmp_path):
+    """OGC API clients learn where stations may lie: Jieyang's box by default, the larger area when configured;
+    the boundary collections stay Jieyang's."""
+    def extents() -> dict[str, list[float]]:
+        svc = Service(config.load_settings({"data_dir": str(tmp_path), "store": "memory"}))
+        return {cid: json.loads(svc.handle(Request.make("GET", f"/ogcapi/collections/{cid}")).body)
+                ["extent"]["spatial"]["bbox"][0] for cid in ("stations", "districts")}
+
+    jieyang = extents()
+    assert jieyang["stations"] == jieyang["districts"] and jieyang["stations"][0] < JIEYANG[1] < jieyang["stations"][2]
+    area("china")
+    china = extents()
+    w, s, e, n = china["stations"]
+    assert w < 80 and e > 130 and s < 20 and n > 50 and w < BEIJING[1] < e and s < BEIJING[0] < n
+    assert china["districts"] == jieyang["districts"]

@@ -85,11 +85,20 @@ def conformance(svc: "Service", req: Request, f: str) -> Answer:
     return json_answer({"conformsTo": list(CONFORMANCE)})
 
 
+def _extent(cid: str) -> list[float]:
+    """Where a collection's features may lie: the service area for stations (it may be larger than Jieyang),
+    Jieyang for its districts and townships."""
+    area = geography.service_area()
+    if cid != "stations" or area.is_jieyang:
+        return list(geography.BBOX)
+    return [round(v, 4) for v in area.geometry.bounds]
+
+
 def _collection_doc(svc: "Service", req: Request, cid: str) -> dict[str, Any]:
     title, description, _ = COLLECTIONS[cid]
     return {
         "id": cid, "title": title, "description": description, "itemType": "feature", "crs": [CRS84],
-        "extent": {"spatial": {"bbox": [list(geography.BBOX)], "crs": CRS84}},
+        "extent": {"spatial": {"bbox": [_extent(cid)], "crs": CRS84}},
         "links": [
             _link(svc.external_url(req, "ogcapi.collection", collection_id=cid), "self", JSON, title),
             _link(svc.external_url(req, "ogcapi.items", collection_id=cid), "items", GEOJSON, f"{title}: items"),

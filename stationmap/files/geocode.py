@@ -49,6 +49,9 @@ def offline(address: str, district: str | None = None) -> Hit:
                        "add 经度/纬度 or a 街道/镇/乡 name")
 
 
+AREA_PREFIX = {"jieyang": "广东省揭阳市", "guangdong": "广东省"}  # what an address is asked within, by service area
+
+
 class Geocoder:
     """Configured geocoder with the offline gazetteer as fallback."""
 
@@ -71,17 +74,19 @@ class Geocoder:
         return self._online is not None
 
     def online(self, address: str) -> Hit | None:
-        """The online service's answer inside Jieyang (WGS-84), or None: offline, unreachable or nothing found."""
+        """The online service's answer inside the service area (WGS-84), or None: offline, unreachable or nothing
+        found there. The address is asked within the area's province and city when the area has them."""
         if self._online is None:
             return None
+        area = geography.service_area()
         try:
-            loc = self._online.geocode(f"广东省揭阳市{address}")
+            loc = self._online.geocode(AREA_PREFIX.get(area.key, "") + address)
         except GeopyError:
             return None
         if loc is None:
             return None
         lat, lon = datums.to_wgs84(loc.latitude, loc.longitude, SERVICE_DATUM[self.service])
-        return Hit(lat, lon, f"geocoded by {self.service}") if geography.in_jieyang(lat, lon) else None
+        return Hit(lat, lon, f"geocoded by {self.service}") if area.covers(lat, lon) else None
 
     def geocode(self, address: str, district: str | None = None) -> Hit:
         """The online answer when there is one, else the offline gazetteer's township seat."""

@@ -13,7 +13,7 @@ Inputs are bounded (`MAX_ADD`, `MAX_REMOVE`) so that every what-if stays a few m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -22,8 +22,9 @@ from ..errors import InvalidInput
 from ..geo.metric import assign_units, metric_layers, to_metric
 from ..model import Station
 from . import travel
-from .coverage import check_point, reach_counts, scale_factor
-from .demand import Demand, default_demand
+
+if TYPE_CHECKING:
+    from .demand import Demand
 
 MAX_ADD = 20  # candidate sites per what-if
 MAX_REMOVE = 50  # stations closed per what-if
@@ -31,13 +32,18 @@ _BASE: LruCache[np.ndarray] = LruCache(16)
 
 
 def _counts(demand: Demand, lats: np.ndarray, lons: np.ndarray, reach: float) -> np.ndarray:
+    from .coverage import reach_counts, scale_factor
+
     x, y = to_metric(lons, lats)
     return reach_counts(demand, x, y, reach * scale_factor(lons, lats))
 
 
 def base_counts(stations: Sequence[Station], reach: float, demand: Demand) -> np.ndarray:
-    """Open stations reaching each demand point (kept per station set, reach and demand layer)."""
-    used = [s for s in stations if s.status == "open"]
+    """Open stations reaching each demand point (kept per station set, reach and demand layer); stations that
+    cannot reach into the city (a larger service area) are left out: they change no count."""
+    from .coverage import may_reach_city
+
+    used = [s for s in stations if s.status == "open" and may_reach_city(s, reach)]
     key = (round(reach, 3), demand.key, tuple((s.id, s.lat, s.lon) for s in used))
     return _BASE.get_or_compute(key, lambda: _counts(demand, np.array([s.lat for s in used], float),
                                                      np.array([s.lon for s in used], float), reach))
@@ -87,6 +93,9 @@ def what_if(stations: Sequence[Station], reach_m: float, add: Iterable[Any] = ()
             demand: Demand | None = None, crs: str = "wgs84") -> WhatIfDelta:
     """Coverage by 1 and by 2 stations before and after adding sites ((lat, lon) in `crs`) and removing
     stations (ids), over the open stations; per site the people it alone would bring to each level."""
+    from .coverage import check_point
+    from .demand import default_demand
+
     reach = travel.check_reach_m(reach_m)
     add, remove = list(add), [str(r) for r in remove]
     _check_sizes(add, remove)

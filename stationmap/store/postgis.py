@@ -29,6 +29,7 @@ from .rows import FIELDS, from_rows, to_row
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_KEY = 0x5354_4D50  # the advisory lock of registry writers ('STMP')
 _COLUMNS = ", ".join(FIELDS)
+BULK_ROWS = 1000  # more rows than this in one write go in by COPY
 
 
 def upgrade(url: str, revision: str = "head") -> None:
@@ -160,13 +161,22 @@ class PostgisStore(FollowedStore):
             gone = [sid for sid, _before, after in items if after is None]
             if gone:
                 cur.execute("DELETE FROM stations WHERE id = ANY(%s)", (gone,))
-            rows = [(*(to_row(after)[f] for f in FIELDS), after.lon, after.lat) for _sid, _before, after in items
+            rows = [(*map(to_row(after).__getitem__, FIELDS), after.lon, after.lat) for _sid, _before, after in items
                     if after is not None]
-            if rows:
+            if len(rows) > BULK_ROWS:  # an import: streamed in with COPY, then merged in one statement
+                cur.execute("CREATE TEMP TABLE incoming (LIKE stations) ON COMMIT DROP")
+                with cur.copy(f"COPY incoming ({_COLUMNS}, geog) FROM STDIN") as copy:
+                    for *fields, lon, lat in rows:
+                        copy.write_row((*fields, f"SRID=4326;POINT({lon!r} {lat!r})"))
+                cur.execute(f"INSERT INTO stations ({_COLUMNS}, geog) SELECT {_COLUMNS}, geog FROM incoming "
+                            f"ON CONFLICT (id) DO UPDATE SET {updates}, geog = EXCLUDED.geog")
+            elif rows:
                 cur.executemany(f"INSERT INTO stations ({_COLUMNS}, geog) VALUES ({placeholders}, "
                                 f"ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography) "
                                 f"ON CONFLICT (id) DO UPDATE SET {updates}, geog = EXCLUDED.geog", rows)
-            cur.executemany("INSERT INTO registry_log (station_id) VALUES (%s)", [(sid,) for sid, _b, _a in items])
+            with cur.copy("COPY registry_log (station_id) FROM STDIN") as copy:
+                for sid, _b, _a in items:
+                    copy.write_row((sid,))
             _before_commit(cur)
 
 
