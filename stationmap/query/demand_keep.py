@@ -13,14 +13,16 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InvalidInput, NotFound
-from .demand import Demand
-from .jobs import KEPT_S
 
-KEEP_S = KEPT_S  # as long as the answers
+if TYPE_CHECKING:
+    from .demand import Demand
+
+KEEP_S = 24 * 3600.0  # a day; the answers computed over a layer are kept as long (`jobs.KEPT_S`)
 MAX_KEPT = 50  # layers kept at once (each at most a few MB): beyond it the least recently sent go first
 DIRNAME = "demand"
 KEY = re.compile(r"^demand-[0-9a-f]{16}$")
@@ -83,6 +85,8 @@ def save(data_dir: Path | str, demand: Demand) -> str:
 
 def load(data_dir: Path | str, key: str) -> Demand:
     """A kept layer by key; NotFound once it is gone (expired, or never sent here)."""
+    from .demand import Demand
+
     path = _path(data_dir, key)
     try:
         with np.load(path, allow_pickle=False) as f:

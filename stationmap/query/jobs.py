@@ -36,6 +36,7 @@ from .. import config
 from ..cache import SharedAnswers
 from ..errors import Busy, Conflict, Forbidden, InvalidInput, NotFound, StationmapError, TooManyRequests
 from . import travel
+from .demand_keep import KEEP_S
 
 REACH_STEP_M = 50.0  # straight-line reaches are asked in whole 50 m steps
 MINUTE_STEP = 1.0  # and travel times in whole minutes
@@ -43,7 +44,8 @@ GAPS_KEPT = 1000  # gaps stored per coverage answer (the API's upper bound for `
 RUNNER_NICE = 10  # runners yield the CPU to the request workers
 HOUR_S = 3600.0
 RETRY_FAILED_S = 60.0  # a failed question is asked afresh after this long (not on every page refresh)
-KEPT_S = 24 * HOUR_S  # answers are kept this long after they were computed (in jobs.sqlite and in Redis)
+KEPT_S = KEEP_S  # answers are kept this long after they were computed (in jobs.sqlite and in Redis), as the
+# demand layers they may be computed over
 RUNNER_SETTINGS = ("store", "database_url", "redis_url")  # what a runner must see as the service does
 
 
