@@ -153,22 +153,22 @@ def test_workers_opening_a_new_database_together_migrate_it_once(postgis_url):
         assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
 
 
-def test_a_large_write_goes_in_whole_and_exact(postgis_url):
-    """An import-sized write (streamed in by COPY) stores every field and every coordinate exactly as given, the
-    geography point included, and a second one replaces and updates rows by id."""
+def test_a_large_write_goes_in_whole_and_exact(postgis_url, monkeypatch):
+    """An import-sized write (streamed in by COPY; the size lowered here) stores every field and every coordinate
+    exactly as given, the geography point included, and a second one replaces and updates rows by id."""
     import dataclasses
 
-    from stationmap.store import load_sample
-    from stationmap.store.postgis import BULK_ROWS
+    from stationmap.store import load_sample, postgis
 
+    monkeypatch.setattr(postgis, "BULK_ROWS", 20)
     sample = load_sample()
     many = [dataclasses.replace(sample[i % len(sample)], id=f"bulk-{i:05d}", name=f"驿站 {i} 'quoted' \\ tab\t",
                                 lat=sample[i % len(sample)].lat + i * 1.234567e-7, lon=sample[i % len(sample)].lon)
-            for i in range(BULK_ROWS + 200)]
+            for i in range(postgis.BULK_ROWS * 8)]
     store = PostgisStore(postgis_url)
     assert store.update(lambda _old: many)
     assert PostgisStore(postgis_url).all() == sorted(many, key=lambda s: s.id)
-    moved = [dataclasses.replace(s, lon=s.lon + 1e-6, address="新地址") for s in many[100:]]
+    moved = [dataclasses.replace(s, lon=s.lon + 1e-6, address="新地址") for s in many[postgis.BULK_ROWS:]]
     assert store.update(lambda _old: moved)
     assert PostgisStore(postgis_url).all() == sorted(moved, key=lambda s: s.id)
     with psycopg.connect(postgis_url) as con:
