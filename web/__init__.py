@@ -24,14 +24,29 @@ from stationmap.store import StationStore
 log = logging.getLogger(__name__)
 
 
+class App(Flask):
+    """Flask, asking whether a hook or view is a coroutine once per function rather than on every request
+    (`inspect.iscoroutinefunction` for each of a request's hooks cost more than some of the hooks)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Any, Any] = {}
+
+    def ensure_sync(self, func: Any) -> Any:
+        sync = self._sync.get(func)
+        if sync is None:
+            sync = self._sync[func] = super().ensure_sync(func)
+        return sync
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app from settings (defaults < STATIONMAP_* environment < `overrides`)."""
     settings = config.load_settings(overrides)
-    from stationmap.maps import mapview
+    from stationmap.maps import basemaps
 
-    mapview.check_basemap(settings["basemap"], settings)  # refuse a Tianditu default without a key, at start
+    basemaps.check_basemap(settings["basemap"], settings)  # refuse a Tianditu default without a key, at start
     svc = Service(settings)
-    app = Flask(__name__)
+    app = App(__name__)
     app.config["STATIONMAP"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.get("max_request_bytes")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ trusts X-Forwarded-For only from `proxy_count` proxies.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, render_template, request
+from flask import Blueprint, Flask, Request, current_app, render_template
 
 from stationmap.api.admin import district_names
 from stationmap.ops.reports import page_words
@@ -34,19 +34,19 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _rate_limit() -> str:
+def _rate_limit(endpoint: str) -> str:
     cfg = current_app.config["STATIONMAP"]
-    if request.endpoint == TELEMETRY_ENDPOINT:
+    if endpoint == TELEMETRY_ENDPOINT:
         return cfg["rate_limit_telemetry"]
-    if request.endpoint == LOGIN_ENDPOINT:
+    if endpoint == LOGIN_ENDPOINT:
         return cfg["rate_limit_login"]
     return cfg["rate_limit_public"]
 
 
-def _rate_key() -> str:
-    addr = request.remote_addr or "unknown"
-    if request.endpoint == TELEMETRY_ENDPOINT:  # per station and address: a flood from elsewhere does not mute the device
-        return f"station:{str((request.view_args or {}).get('station_id', ''))[:100]}:{addr}"
+def _rate_key(req: Request) -> str:
+    addr = req.remote_addr or "unknown"
+    if req.endpoint == TELEMETRY_ENDPOINT:  # per station and address: a flood from elsewhere does not mute the device
+        return f"station:{str((req.view_args or {}).get('station_id', ''))[:100]}:{addr}"
     return addr
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Callable
+from urllib.parse import parse_qsl
 
 from flask import Flask, Response, request
 
@@ -26,21 +27,39 @@ def flask_rule(path: str) -> str:
 
 
 def to_request() -> Request:
-    """The current Flask request as the API layer sees it (a write's body read bounded by web.guards)."""
-    return Request(request.method, request.path, Fields(request.args.items(multi=True)),
-                   Fields(request.headers.items(), folded=True),
-                   request_body() if request.method in WRITE_METHODS else b"",
-                   request.remote_addr or "unknown", _base_url(), request.script_root)
+    """The current Flask request as the API layer sees it (a write's body read bounded by web.guards). The
+    query is parsed from the environ as werkzeug parses `request.args`; headers are read only if a handler
+    asks for one."""
+    req = request._get_current_object()  # type: ignore[attr-defined]  (one lookup, not one per attribute)
+    env = req.environ
+    query = parse_qsl(env.get("QUERY_STRING", "").encode("latin1").decode(), keep_blank_values=True,
+                      errors="werkzeug.url_quote")
+    return Request(req.method, req.path, Fields(query), Fields(req.headers.items(), folded=True),
+                   request_body() if req.method in WRITE_METHODS else b"",
+                   req.remote_addr or "unknown", _base_url(req), req.root_path)
 
 
-def _base_url() -> str:
-    """scheme://host plus the mount path, as `request.url_root` less its slash. Built directly for a plain
-    (not IDNA) host at the root: werkzeug's way round-trips the URL through IRI and URI quoting, which costs
-    more than the rest of this adapter."""
-    host = request.host.lower()
-    if not request.script_root and "xn--" not in host and _PLAIN_HOST.fullmatch(host):
-        return f"{request.scheme}://{host}"
-    return request.url_root.rstrip("/")
+_BASES: dict[tuple[str, str, str], str] = {}
+MAX_BASES = 256  # distinct (scheme, Host, mount) triples kept; a flood of forged Hosts only empties the table
+
+
+def _base_url(req: Any) -> str:
+    """scheme://host plus the mount path, as `request.url_root` less its slash, kept per scheme, Host header
+    and mount path. Built directly for a plain (not IDNA) host at the root: werkzeug's way round-trips the URL
+    through IRI and URI quoting, which costs more than the rest of this adapter."""
+    env = req.environ
+    key = (req.scheme, env.get("HTTP_HOST") or f"{env.get('SERVER_NAME')}:{env.get('SERVER_PORT')}", req.root_path)
+    base = _BASES.get(key)
+    if base is None:
+        host = req.host.lower()
+        if not req.root_path and "xn--" not in host and _PLAIN_HOST.fullmatch(host):
+            base = f"{req.scheme}://{host}"
+        else:
+            base = req.url_root.rstrip("/")
+        if len(_BASES) >= MAX_BASES:
+            _BASES.clear()
+        _BASES[key] = base
+    return base
 
 
 def to_response(answer: Answer) -> Response:

@@ -18,16 +18,31 @@ from stationmap.api.core import WRITE_METHODS, public_base
 from stationmap.errors import InvalidInput, PayloadTooLarge
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+MAX_PASSED = 64  # Host values remembered as allowed (forgotten all at once beyond this)
 __all__ = ["WRITE_METHODS", "allowed_hosts", "check_host", "host_name", "init_app", "public_base", "request_body"]
 
 
 def init_app(app: Flask) -> None:
     """Check the Host of every request, then read the body of every write (`public_url` is checked at start
-    by the service)."""
+    by the service): one hook for both. Host values found allowed are remembered (a few, by the header as sent)."""
     cfg = app.config["STATIONMAP"]
-    app.extensions["stationmap_hosts"] = allowed_hosts(cfg["public_url"], cfg["allowed_hosts"])
-    app.before_request(check_host)
-    app.before_request(read_write_body)
+    allowed = app.extensions["stationmap_hosts"] = allowed_hosts(cfg["public_url"], cfg["allowed_hosts"])
+    passed: set[str] = set()
+
+    def check_request() -> None:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        if allowed is not None:
+            sent = req.environ.get("HTTP_HOST")
+            if sent is None or sent not in passed:
+                check_host()
+                if sent is not None:
+                    if len(passed) >= MAX_PASSED:
+                        passed.clear()
+                    passed.add(sent)
+        if req.method in WRITE_METHODS:
+            request_body()
+
+    app.before_request(check_request)
 
 
 # -- Host ----------------------------------------------------------------------------------------

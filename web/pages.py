@@ -17,9 +17,7 @@ from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 
-from stationmap.maps import mapview
-from stationmap.maps.pages import map_page as render_map_page
-from stationmap.maps.pages import page_context
+from stationmap.maps import basemaps
 from stationmap.maps.words import LANGS, words
 from stationmap.params import CENTER, DISTRICT, KIND, PLANNER_SITES, REACH, ZOOM
 from stationmap.query import travel
@@ -34,13 +32,13 @@ bp = Blueprint("pages", __name__)
 
 LANG = Param("lang", "string", "Interface language: zh (简体中文, default) or en.", enum=LANGS)
 BASEMAP = Param("basemap", "string", "Basemap: osm, amap (高德, GCJ-02) or tianditu (天地图, needs a configured key).",
-                enum=tuple(mapview.BASEMAPS))
+                enum=tuple(basemaps.BASEMAPS))
 VIEW = (CENTER, ZOOM)
 
 
 def _common(lang: str | None, basemap: str | None) -> tuple[str, str]:
     cfg = settings()
-    return lang or cfg["language"], mapview.check_basemap(basemap or cfg["basemap"], cfg)
+    return lang or cfg["language"], basemaps.check_basemap(basemap or cfg["basemap"], cfg)
 
 
 @bp.get("/")
@@ -100,6 +98,8 @@ def map_html(lang: str | None, basemap: str | None, center=None, zoom=None, *, t
            tuple(sorted(served.items())))
 
     def render(nonce: Callable[[], str]) -> str:
+        from stationmap.maps.pages import map_page as render_map_page  # folium: on the first page drawn
+
         stations = select_stations(reg.all(), **select) if select else reg.all()
         return render_map_page(stations, settings=settings(), lang=lang, basemap=basemap, center=center, zoom=zoom,
                                district=select.get("district"), template=template, nonce=nonce, worker=worker,
@@ -119,6 +119,8 @@ def embed_page(district, kind, lang, basemap, center, zoom) -> str:
 @documented("Coverage planning (HTML): coverage for a reach, gaps, district/township table, suggested sites, downloads.",
             params=(*REACH, PLANNER_SITES, LANG, BASEMAP), tag="pages", media=("text/html",))
 def planner_page(lang, basemap, n: int, **reach_args) -> Any:
+    from stationmap.maps.pages import page_context
+
     from .planner import plan
 
     lang, basemap = _common(lang, basemap)
@@ -157,7 +159,6 @@ def service_worker() -> Response:
     return resp.make_conditional(request)
 
 
-@bp.after_app_request
 def registry_version(resp: Response) -> Response:
     """The pages the worker keeps say which registry they show (a hash of the store's version)."""
     path = request.path  # below the mount path, as OFFLINE_PAGES are
@@ -179,51 +180,70 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
-@bp.after_app_request
-def security_headers(resp: Response) -> Response:
-    """Security headers for every response; for HTML, the CSP: only our own script files and the one
-    map script the page rendered under this response's nonce (no other inline script runs),
-    styles from us, tiles from the configured hosts."""
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if resp.mimetype != "text/html":
-        return resp
-    cfg = settings()
-    tiles = " ".join(sorted(f"https://{h}" for h in mapview.tile_hosts(cfg)))
-    if request.endpoint == "pages.embed_page":
-        ancestors = " ".join(("'self'", *cfg["frame_origins"]))
-    else:
-        ancestors = "'self'"
-        resp.headers["X-Frame-Options"] = "SAMEORIGIN"
-    nonce = g.get("csp_nonce")
-    own = f"'self' 'nonce-{nonce}'" if nonce else "'self'"
-    resp.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; script-src {own}; style-src {own}; "
-        f"img-src 'self' data: {tiles}; connect-src 'self'; font-src 'self'; base-uri 'self'; "
-        f"form-action 'self'; frame-ancestors {ancestors}")
-    return resp
-
-
 PERMISSIONS_POLICY = "geolocation=(self), camera=(), microphone=(), payment=(), usb=()"
+EMBED = "pages.embed_page"
+
+
+class Policies:
+    """The header values that follow from the settings alone, made once per app: the CSP less its nonce
+    (for /embed and for every other page) and HSTS."""
+
+    def __init__(self, cfg: dict[str, Any]):
+        tiles = " ".join(sorted(f"https://{h}" for h in basemaps.tile_hosts(cfg)))
+        self.after_own = (f"; img-src 'self' data: {tiles}; connect-src 'self'; font-src 'self'; base-uri 'self'; "
+                          "form-action 'self'; frame-ancestors ")
+        self.ancestors = {True: " ".join(("'self'", *cfg["frame_origins"])), False: "'self'"}
+        max_age = int(cfg["hsts_max_age"])
+        self.hsts = f"max-age={max_age}" if max_age > 0 else ""
+
+    def csp(self, nonce: str | None, embed: bool) -> str:
+        own = f"'self' 'nonce-{nonce}'" if nonce else "'self'"
+        return f"default-src 'self'; script-src {own}; style-src {own}{self.after_own}{self.ancestors[embed]}"
+
+
+@bp.record_once
+def _policies(state: Any) -> None:
+    state.app.extensions["stationmap.policies"] = Policies(state.app.config["STATIONMAP"])
 
 
 @bp.after_app_request
-def isolation_headers(resp: Response) -> Response:
-    """Transport and cross-origin headers, beside the CSP: HSTS on HTTPS responses (`hsts_max_age`);
-    on HTML pages a Permissions-Policy (location for "locate me", nothing else) and COOP same-origin,
-    except /embed, which lives in other sites' frames and windows; CORP same-origin on everything
-    but /embed (cross-origin, so a framing site that requires CORP can still show it). CORP binds
-    only no-cors loads, so the API's CORS fetches from the configured origins still work."""
-    max_age = int(settings()["hsts_max_age"])
-    if request.is_secure and max_age > 0:
-        resp.headers.setdefault("Strict-Transport-Security", f"max-age={max_age}")
-    embed = request.endpoint == "pages.embed_page"
-    resp.headers.setdefault("Cross-Origin-Resource-Policy", "cross-origin" if embed else "same-origin")
-    if resp.mimetype == "text/html":
-        resp.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-        if not embed:
-            resp.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    return resp
+def response_headers(resp: Response) -> Response:
+    """The headers every response carries, added where the response has none of its own.
+
+    Transport and cross-origin: HSTS on HTTPS responses (`hsts_max_age`); CORP same-origin on everything but
+    /embed (cross-origin, so a framing site that requires CORP can still show it; CORP binds only no-cors
+    loads, so the API's CORS fetches from the configured origins still work); on HTML pages a
+    Permissions-Policy (location for "locate me", nothing else) and COOP same-origin, except /embed, which
+    lives in other sites' frames and windows.
+    Security: nosniff and a referrer policy everywhere; on HTML the CSP: only our own script files and the
+    one map script the page rendered under this response's nonce (no other inline script runs), styles from
+    us, tiles from the configured hosts; framing by ourselves only (X-Frame-Options too), by the configured
+    origins on /embed. Kept pages also say which registry they show (`registry_version`)."""
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    policy: Policies = current_app.extensions["stationmap.policies"]
+    h = resp.headers
+    present = {k.lower() for k, _ in h}  # one pass, rather than a search of the headers per name
+    html = resp.mimetype == "text/html"
+    embed = req.endpoint == EMBED
+    if policy.hsts and req.is_secure and "strict-transport-security" not in present:
+        h.add("Strict-Transport-Security", policy.hsts)
+    if "cross-origin-resource-policy" not in present:
+        h.add("Cross-Origin-Resource-Policy", "cross-origin" if embed else "same-origin")
+    if html:
+        if "permissions-policy" not in present:
+            h.add("Permissions-Policy", PERMISSIONS_POLICY)
+        if not embed and "cross-origin-opener-policy" not in present:
+            h.add("Cross-Origin-Opener-Policy", "same-origin")
+    if "x-content-type-options" not in present:
+        h.add("X-Content-Type-Options", "nosniff")
+    if "referrer-policy" not in present:
+        h.add("Referrer-Policy", "strict-origin-when-cross-origin")
+    if not html:
+        return resp
+    if not embed:
+        h["X-Frame-Options"] = "SAMEORIGIN"
+    h["Content-Security-Policy"] = policy.csp(g.get("csp_nonce"), embed)
+    return registry_version(resp)
 
 
 # -- a page per station: /s/<id> -------------------------------------------------------------------

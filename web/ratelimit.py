@@ -23,7 +23,7 @@ from collections import deque
 from functools import lru_cache
 from typing import Callable, Protocol
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 from limits import RateLimitItem, parse_many
 from werkzeug.exceptions import TooManyRequests
 
@@ -104,38 +104,53 @@ def parsed(limit: str) -> tuple[RateLimitItem, ...]:
     return tuple(parse_many(limit)) if limit.strip() else ()
 
 
-def init_app(app: Flask, limit_for: Callable[[], str], key_for: Callable[[], str], redis_url: str = "") -> None:
-    """Count every routed request (static files aside) against `limit_for()` under `key_for()` and the route."""
+def init_app(app: Flask, limit_for: Callable[[str], str], key_for: Callable[[Request], str],
+             redis_url: str = "") -> None:
+    """Count every routed request (static files aside) against `limit_for(endpoint)` under `key_for(request)`
+    and the route. What a route's limits are, and the counter keys less the client's part, are worked out on
+    its first request and kept: a request then costs one count per limit."""
     counter: Counter = RedisCounter(redis_url) if redis_url else LocalCounter()
     app.extensions["stationmap_rate_limits"] = counter
+    plans: dict[str, tuple[tuple[RateLimitItem, str, str, str], ...]] = {}
+
+    def plan(endpoint: str) -> tuple[tuple[RateLimitItem, str, str, str], ...]:
+        """(limit, counter key before and after the client's part, the limit shown) for each limit of a route."""
+        found = plans.get(endpoint)
+        if found is None:
+            items = () if endpoint.rpartition(".")[2] == "static" else parsed(limit_for(endpoint))
+            found = plans[endpoint] = tuple((item, *item.key_for("\0", endpoint).split("\0"), str(item.amount))
+                                            for item in items)  # the app's or a blueprint's static files: none
+        return found
 
     def check() -> None:
-        endpoint = request.endpoint
-        if not endpoint or endpoint.rpartition(".")[2] == "static":  # the app's or a blueprint's static files
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        endpoint = req.endpoint
+        if not endpoint:
             return
-        items = parsed(limit_for())
-        if not items:
+        limits = plan(endpoint)
+        if not limits:
             return
-        key = key_for()
-        shown: tuple[RateLimitItem, int, float] | None = None
-        for item in items:
-            allowed, remaining, reset = counter.hit(item, item.key_for(key, endpoint))
+        key = key_for(req)
+        shown: tuple[str, int, float] | None = None
+        for item, before, after, amount in limits:
+            allowed, remaining, reset = counter.hit(item, before + key + after)
             if shown is None or remaining < shown[1]:
-                shown = (item, remaining, reset)
+                shown = (amount, remaining, reset)
             if not allowed:
-                g.rate_limit, g.rate_limited = (item, 0, reset), True
+                g.rate_limit, g.rate_limited = (amount, 0, reset), True
                 raise TooManyRequests(str(item))
         g.rate_limit = shown
 
     def headers(resp: Response) -> Response:
-        shown = g.get("rate_limit")
+        here = g._get_current_object()  # type: ignore[attr-defined]
+        shown = getattr(here, "rate_limit", None)
         if shown is not None:
-            item, remaining, reset = shown
+            amount, remaining, reset = shown
             h = resp.headers  # set only here: added, not searched for
-            h.add("X-RateLimit-Limit", str(item.amount))
+            h.add("X-RateLimit-Limit", amount)
             h.add("X-RateLimit-Remaining", str(remaining))
             h.add("X-RateLimit-Reset", str(math.ceil(reset)))
-            if g.get("rate_limited"):  # not on the app's own answers, whose Retry-After says what they mean
+            if getattr(here, "rate_limited", False):  # not on the app's own answers, whose Retry-After says what they mean
                 h["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
         return resp
 

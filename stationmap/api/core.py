@@ -28,32 +28,50 @@ PROBLEM_MEDIA = "application/problem+json"
 
 class Fields:
     """Names with one or more values each, in the order given (a query string, or headers when `folded`:
-    names compared without regard to case)."""
+    names compared without regard to case). The pairs are read from `pairs` when first asked for, so that a
+    front end can hand over every header of a request and pay for them only if a handler reads one."""
+
+    __slots__ = ("folded", "_source", "_list", "_index")
 
     def __init__(self, pairs: Iterable[tuple[str, str]] | Mapping[str, Any] = (), *, folded: bool = False):
         if isinstance(pairs, Mapping):
             pairs = [(k, v) for k, vs in pairs.items() for v in (vs if isinstance(vs, (list, tuple)) else [vs])]
         self.folded = folded
-        self._pairs = [(k if type(k) is str else str(k), v if type(v) is str else str(v)) for k, v in pairs]
+        self._source: Iterable[tuple[Any, Any]] = pairs
+        self._list: list[tuple[str, str]] | None = None
         self._index: dict[str, list[str]] | None = None  # name -> values, made at the first lookup
+
+    @property
+    def _pairs(self) -> list[tuple[str, str]]:
+        if self._list is None:
+            self._list = [(k if type(k) is str else str(k), v if type(v) is str else str(v)) for k, v in self._source]
+            self._source = ()
+        return self._list
 
     def _key(self, name: str) -> str:
         return name.lower() if self.folded else name
 
-    def getlist(self, name: str) -> list[str]:
+    def _values(self, name: str) -> list[str] | None:
         if self._index is None:
             index: dict[str, list[str]] = {}
             for k, v in self._pairs:
                 index.setdefault(self._key(k), []).append(v)
             self._index = index
-        return list(self._index.get(self._key(name), ()))
+        return self._index.get(self._key(name))
+
+    def getlist(self, name: str) -> list[str]:
+        return list(self._values(name) or ())
+
+    def peek(self, name: str) -> list[str] | None:
+        """The values given for `name` (not a copy: read them, do not change them), or None."""
+        return self._values(name)
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        values = self.getlist(name)
+        values = self._values(name)
         return values[0] if values else default
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(self.getlist(name))
+        return isinstance(name, str) and bool(self._values(name))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())

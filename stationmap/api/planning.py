@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .. import present
 from ..errors import InvalidInput
 from ..params import ANSWER_FORMAT, CRS, DEMAND, DEMAND_NAME, GAPS_LIMIT, PERIOD, REACH, SITES
-from ..query import coverage, demand_files, demand_keep, whatif
+from ..query import demand_files, demand_keep, whatif
 from ..query.jobs import Question
 from . import plan_files, questions
 from .core import Answer, Request, csv_text_answer, geojson_answer, json_answer, no_content
@@ -82,6 +82,7 @@ def _scope(svc: "Service") -> dict[str, Any]:
     has, with a note in zh and en whenever the service area is larger than Jieyang or any station lies outside it."""
     from ..geo import geography
     from ..maps.words import words
+    from ..query import coverage
 
     area = geography.service_area()
     key = (id(svc.store), svc.store.version(), area.key)
@@ -169,6 +170,8 @@ def coverage_view(svc: "Service", req: Request, format: str, **args: Any) -> Ans
            "it is new.", (*REACH, DEMAND, GAPS_LIMIT, ANSWER_FORMAT), tag="planning", media=DOWNLOADS,
            responses=questions.COSTLY)
 def gaps_view(svc: "Service", req: Request, format: str, limit: int, **args: Any) -> Answer:
+    from ..query import coverage
+
     data, meta, layer = _ask(svc, req, "coverage", args)
     q = _question(svc, meta, data["table"], layer)
     found = [coverage.Gap.from_dict(g) for g in data["gaps"][:limit]]

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import segno
 
-from ..maps.pages import station_path
 from .core import Answer, Request
 from .routes import TABLE, Reply
 
@@ -24,6 +23,8 @@ CACHE = "public, max-age=86400"  # the URL a code holds changes only with the st
 
 def station_url(svc: "Service", req: Request, station_id: str) -> str:
     """The station page's absolute URL, as a shared link or a QR code holds it."""
+    from ..maps.pages import station_path
+
     return (svc.settings["public_url"] or req.base_url) + station_path(station_id)
 
 

@@ -210,27 +210,62 @@ class Group:
         return self.route("DELETE", path, summary, params, **kw)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What parsing a Doc's inputs needs that the Doc alone decides, made once per Doc."""
+
+    known: frozenset[str]
+    allowed: str
+    params: tuple[tuple[Param, str, bool, Any], ...]  # (parameter, keyword, read from the headers, default)
+
+
+_PLANS: dict[int, tuple[Doc, _Plan]] = {}
+_BOUNDED: dict[tuple[int, Any], tuple[Param, Param]] = {}
+
+
+def _plan(doc: Doc) -> _Plan:
+    kept = _PLANS.get(id(doc))
+    if kept is None or kept[0] is not doc:
+        known = [p.name for p in doc.params if p.location == "query"]
+        plan = _Plan(frozenset(known), ", ".join(dict.fromkeys(known)) or "none",
+                     tuple((p, p.arg, p.location == "header", () if p.type == "array" and p.default is None
+                            else p.default) for p in doc.params))
+        kept = _PLANS[id(doc)] = (doc, plan)
+    return kept[1]
+
+
+def _bounded(p: Param, settings: dict[str, Any]) -> Param:
+    """`p.bounded(settings)`, kept per parameter and setting value (a new Param per request cost more than the parse)."""
+    if not p.limit:
+        return p
+    key = (id(p), settings[p.limit])
+    kept = _BOUNDED.get(key)
+    if kept is None or kept[0] is not p:
+        kept = _BOUNDED[key] = (p, p.bounded(settings))
+    return kept[1]
+
+
 def parse_args(doc: Doc, req: Request, settings: dict[str, Any]) -> dict[str, Any]:
     """Query and header values -> {keyword: value} through the declarations; defaults filled in;
     InvalidInput on bad input, and on an unknown query parameter when the Doc is strict."""
-    known = {p.name: p for p in doc.params if p.location == "query"}
+    plan = _plan(doc)
     if doc.strict:
-        unknown = sorted(set(req.query) - set(known))
+        unknown = sorted(set(req.query) - plan.known)
         if unknown:
-            allowed = ", ".join(known) or "none"
-            raise InvalidInput(f"unknown parameter(s) {', '.join(repr(u[:40]) for u in unknown)}; allowed: {allowed}")
+            raise InvalidInput(f"unknown parameter(s) {', '.join(repr(u[:40]) for u in unknown)}; "
+                               f"allowed: {plan.allowed}")
     out: dict[str, Any] = {}
-    for p in doc.params:
-        values = (req.headers if p.location == "header" else req.query).getlist(p.name)
-        if p.type != "boolean":
+    for p, arg, header, default in plan.params:
+        values = (req.headers if header else req.query).peek(p.name)
+        if values and p.type != "boolean":
             values = [v for v in values if v.strip()]  # an empty form field means "not given"
         if not values:
             if p.required:
-                what = "header" if p.location == "header" else "parameter"
+                what = "header" if header else "parameter"
                 raise InvalidInput(f"{what} {p.name!r} is required: {p.help}")
-            out[p.arg] = () if p.type == "array" and p.default is None else p.default
+            out[arg] = default
         else:
-            out[p.arg] = p.bounded(settings).parse(values)
+            out[arg] = _bounded(p, settings).parse(values)
     return out
 
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..errors import StationmapError
-from ..files import geocode
-from ..files.geocode import Geocoder
 from ..ops.accounts import Accounts, open_accounts
 from ..ops.audit import AuditLog, open_audit
 from ..ops.db import shared_database
@@ -26,6 +24,9 @@ from ..servers import unavailable
 from ..store import StationStore, open_store
 from .core import JSON_PREFIXES, Answer, NotYet, Request, problem_answer, public_base
 from .routes import TABLE, Doc, Route, RouteTable, parse_args
+
+if TYPE_CHECKING:
+    from ..files.geocode import Geocoder
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class Service:
 
     @cached_property
     def geocoder(self) -> Geocoder:
+        from ..files import geocode
+
         return geocode.from_settings(self.settings)
 
     @cached_property

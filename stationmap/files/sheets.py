@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 TRIGGERS = frozenset("=+-@\t\r")
 CSV_LINE_END = "\r\n"
@@ -108,6 +107,8 @@ def safe_csv_text(text: str) -> str:
 
 def _xlsx_value(value: Any) -> Any:
     """A value openpyxl can store: numpy scalars as Python ones, missing values (None, NaN, NA) as empty."""
+    import pandas as pd
+
     if isinstance(value, np.generic):
         value = value.item()
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):

@@ -19,18 +19,19 @@ import tempfile
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 import shapely
 from shapely.geometry import mapping, shape
 
 from ..errors import InvalidInput, PayloadTooLarge
-from ..files.tables import LAT_COLUMNS, LON_COLUMNS, WEIGHT_COLUMNS, find_column, read_table
 from ..geo import datums
 from ..geo.metric import SNAP_M, assign_units, geometry_to_metric, metric_layers, to_metric
 from ..hours import TZ
-from .demand import CELL_M, Demand, load_demand
+
+if TYPE_CHECKING:
+    from .demand import Demand
 
 MAX_BYTES = 1_000_000  # within the service's request body bound (max_request_bytes)
 MAX_ROWS = 20_000  # rows or features
@@ -119,6 +120,8 @@ def read_upload(data: bytes, name: str, crs: str = "wgs84", media: str = "") -> 
 
 def from_points(rows: Iterable[dict[str, Any]], name: str, label: str, label_zh: str, source: str) -> Demand | None:
     """A demand layer from WGS-84 points with weights ({lat, lon, weight}), or None when there is no weight."""
+    from .demand import load_demand
+
     rows = [r for r in rows if float(r.get("weight") or 0) > 0]
     if not rows:
         return None
@@ -136,6 +139,8 @@ def _write_points(path: Path, lat: Iterable[float], lon: Iterable[float], weight
 
 def _load(path: Path, name: str) -> Demand:
     """The checked, normalised file through the library's loader (its refusals in both languages)."""
+    from .demand import load_demand
+
     try:
         return load_demand(path, "wgs84", "weight")
     except InvalidInput as exc:
@@ -144,6 +149,8 @@ def _load(path: Path, name: str) -> Demand:
 
 # -- CSV -------------------------------------------------------------------------------------------
 def _csv(data: bytes, name: str, crs: str, tmp: Path) -> Demand:
+    from ..files.tables import LAT_COLUMNS, LON_COLUMNS, WEIGHT_COLUMNS, find_column, read_table
+
     raw = tmp / "upload.csv"
     raw.write_bytes(data)
     try:
@@ -222,6 +229,9 @@ def _outside(problems: _Problems, lats: list[float], lons: list[float], numbers:
 
 # -- GeoJSON ---------------------------------------------------------------------------------------
 def _geojson(data: bytes, name: str, crs: str, tmp: Path) -> Demand:
+    from ..files.tables import WEIGHT_COLUMNS, find_column
+    from .demand import CELL_M
+
     problems = _Problems(name, "feature")
     try:
         doc = json.loads(data.decode("utf-8-sig"))
