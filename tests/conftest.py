@@ -102,3 +102,16 @@ def redis_server(tmp_path_factory):
         yield server.url
     finally:
         server.stop()
+
+
+# -- order: the longest modules first, so that the workers finish together ------------------------------
+# pytest-xdist hands out whole modules (--dist loadscope: a module's fixtures are set up once) in collection
+# order; these take the longest (summed seconds per module, largest first), the rest follow as collected.
+FIRST = ("test_api_contract.py", "test_scaleout_e2e.py", "test_pages_e2e.py", "test_hostile_text_e2e.py",
+         "test_worker_field_e2e.py", "test_planner_e2e.py", "test_jobs.py", "test_station_page_e2e.py",
+         "test_siting.py", "test_geodata.py", "test_nearest.py", "test_store_contract.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))

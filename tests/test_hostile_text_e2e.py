@@ -8,12 +8,11 @@ one the page rendered under its nonce.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
+from cli_runner import stationmap
 from webserver import PHONE, start
 
 from stationmap.model import with_changes
@@ -165,9 +164,8 @@ def test_admin(hostile_server, hostile_dir, watched):
 
 
 def test_static_export(hostile_dir, watched, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "stationmap.cli", "render", "-o", str(tmp_path), "--data-dir",
-                          str(hostile_dir[0])], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
+    run = stationmap("render", "-o", tmp_path, "--data-dir", hostile_dir[0])
+    assert run.exit_code == 0, run.output
     for page in ("index", "embed"):
         assert "<script>" not in (tmp_path / f"{page}.html").read_text(encoding="utf-8")
         watched.goto((tmp_path / f"{page}.html").as_uri())

@@ -10,12 +10,11 @@ in one line that the basemap failed.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from urllib.parse import parse_qs, urlsplit
 
 import coordTransform
 import pytest
+from cli_runner import stationmap
 from geographiclib.geodesic import Geodesic
 from webserver import loopback_page
 
@@ -221,10 +220,8 @@ def test_search_reads_pasted_coordinates(chromium, live_server):
 
 
 def test_static_embed_honours_parameters_and_says_its_age(chromium, tmp_path, sample):
-    run = subprocess.run([sys.executable, "-m", "stationmap.cli", "render", "-o", str(tmp_path / "site"),
-                          "--data-dir", str(tmp_path / "data")],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
+    run = stationmap("render", "-o", tmp_path / "site", "--data-dir", tmp_path / "data")
+    assert run.exit_code == 0, run.output
     ctx, page = _page(chromium)
     try:
         page.goto((tmp_path / "site" / "embed.html").as_uri() + "?district=普宁市&kind=smart&basemap=amap")
