@@ -146,18 +146,18 @@ def run_all(args: argparse.Namespace, tmp: Path, table: Path, lats: np.ndarray, 
             servers[label] = (gunicorn("web:create_app()", port, env), port)
             print(f"start, 2 workers, to the first /healthz: {label:16} {time.perf_counter() - t:6.2f} s")
         point = f"lat={lats[0]:.5f}&lon={lons[0]:.5f}&k={K}"
-        cases = [("bare Flask endpoint (ceiling)", f"http://127.0.0.1:{bare_port}/api/nearest")] + [
-            (f"GET /api/nearest, {label}", f"http://127.0.0.1:{port}/api/nearest?{point}")
-            for label, (_, port) in servers.items()]
-        for _, url in cases:
+        cases = [("bare Flask endpoint (ceiling)", f"http://127.0.0.1:{bare_port}/api/nearest", bare.pid)] + [
+            (f"GET /api/nearest, {label}", f"http://127.0.0.1:{port}/api/nearest?{point}", proc.pid)
+            for label, (proc, port) in servers.items()]
+        for _, url, _pid in cases:
             wrk(url, 4, 1)
-        print(f"{'path':44} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'of ceiling':>10}")
+        print(f"{'path':44} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'CPU ms/answer':>13} {'of ceiling':>10}")
         for conns in (1, 4):
             ceiling = None
-            for label, url in cases:
-                rps, p50 = wrk(url, conns, args.seconds)
+            for label, url, pid in cases:
+                rps, p50, cpu = wrk(url, conns, args.seconds, master=pid)
                 ceiling = ceiling or rps
-                print(f"{label:44} {conns:>5} {rps:>8.0f} {p50:>8.2f} {rps / ceiling:>10.2f}")
+                print(f"{label:44} {conns:>5} {rps:>8.0f} {p50:>8.2f} {cpu:>13.2f} {rps / ceiling:>10.2f}")
         for label, (proc, _) in servers.items():
             print(f"memory per worker, {label:16} " + ", ".join(f"{m:.0f} MB" for m in rss_mb(proc.pid)))
         from playwright.sync_api import sync_playwright
