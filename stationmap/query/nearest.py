@@ -352,7 +352,8 @@ def to_jieyang_m(lat: float, lon: float) -> float:
     if geography.in_jieyang(lat, lon):
         return 0.0
     coarse_lats, coarse_lons = _outline(0.02, 0.01)
-    far = float(GEOD.inv(np.full(coarse_lats.size, lon), np.full(coarse_lats.size, lat), coarse_lons, coarse_lats)[2].min())
+    n = coarse_lats.size
+    far = float(GEOD.inv(np.full(n, lon), np.full(n, lat), coarse_lons, coarse_lats)[2].min())
     if far > NEAR_CITY_M:
         return far
     return float(_outline_index().query(lat, lon, 1)[0][1])

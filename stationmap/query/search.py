@@ -261,7 +261,8 @@ class StationText:
         return out
 
 
-def search(query: Any, stations: Sequence[Station] | StationText, limit: int = DEFAULT_LIMIT, crs: str = "gcj02") -> list[dict[str, Any]]:
+def search(query: Any, stations: Sequence[Station] | StationText, limit: int = DEFAULT_LIMIT,
+           crs: str = "gcj02") -> list[dict[str, Any]]:
     """Stations, places and a pasted point matching `query`, best first, at most `limit`.
 
     Each result: {"type": "station"|"township"|"district"|"coordinates", "name", "district_name",

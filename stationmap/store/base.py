@@ -9,7 +9,7 @@ computed from the registry are kept under it) and says in a few words where it k
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from ..errors import NotFound
 from ..model import Station
@@ -93,6 +93,19 @@ class FollowedStore(StationStore):
 
 def not_found(station_id: str) -> NotFound:
     return NotFound(f"no station with id {station_id!r}")
+
+
+def reread(current: Mapping[str, Station], ids: Iterable[str], rows: Iterable[Station]) -> list[Station]:
+    """The registry `current` after the stations `ids` (logged as written since) were read again as `rows`: an id
+    without a row was deleted. In id order, as `all()` gives it."""
+    fresh = {s.id: s for s in rows}
+    by_id = dict(current)
+    for sid in ids:
+        if sid in fresh:
+            by_id[sid] = fresh[sid]
+        else:
+            by_id.pop(sid, None)
+    return sorted(by_id.values(), key=lambda s: s.id)
 
 
 def diff(current: Mapping[str, Station], new: list[Station]) -> list[Item]:

@@ -37,7 +37,7 @@ from shapely.geometry import Point
 
 from ..errors import RegistryUnavailable
 from ..model import Station
-from .base import Change, Item, Journal, RowChange, FollowedStore, journaled_rows, journaled_update
+from .base import Change, Item, Journal, RowChange, FollowedStore, journaled_rows, journaled_update, reread
 from .rows import FIELDS, LIST_FIELDS, from_columns, from_rows, to_row
 
 if TYPE_CHECKING:
@@ -222,14 +222,7 @@ class GpkgStore(FollowedStore):
             rows = _select_ids(con, columns, ids)
         finally:
             con.execute("COMMIT")
-        changed = {s.id: s for s in from_rows(columns, rows)}
-        by_id = dict(snap.by_id)
-        for sid in ids:
-            if sid in changed:
-                by_id[sid] = changed[sid]
-            else:
-                by_id.pop(sid, None)
-        return _Snapshot(snap.inode, snap.generation, revision, sorted(by_id.values(), key=lambda s: s.id))
+        return _Snapshot(snap.inode, snap.generation, revision, reread(snap.by_id, ids, from_rows(columns, rows)))
 
     # -- writing -------------------------------------------------------------------------------
     @contextmanager

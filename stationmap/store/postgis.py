@@ -23,7 +23,7 @@ import psycopg
 
 from ..errors import RegistryUnavailable, ServerUnavailable
 from ..model import Station
-from .base import Change, Item, Journal, RowChange, FollowedStore, diff, journaled_rows, journaled_update
+from .base import Change, Item, Journal, RowChange, FollowedStore, diff, journaled_rows, journaled_update, reread
 from .rows import FIELDS, from_rows, to_row
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -118,14 +118,8 @@ class PostgisStore(FollowedStore):
                     ids = [r[0] for r in con.execute("SELECT DISTINCT station_id FROM registry_log WHERE rev > %s",
                                                      (snap.revision,))]
                     rows = con.execute(f"SELECT {_COLUMNS} FROM stations WHERE id = ANY(%s)", (ids,)).fetchall()
-                    changed = {s.id: s for s in from_rows(FIELDS, rows)}
-                    by_id = dict(snap.by_id)
-                    for sid in ids:
-                        if sid in changed:
-                            by_id[sid] = changed[sid]
-                        else:
-                            by_id.pop(sid, None)
-                    snap = self._snapshot = _Snapshot(generation, revision, sorted(by_id.values(), key=lambda s: s.id))
+                    stations = reread(snap.by_id, ids, from_rows(FIELDS, rows))
+                    snap = self._snapshot = _Snapshot(generation, revision, stations)
             return snap
 
     # -- writing -------------------------------------------------------------------------------
