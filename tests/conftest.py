@@ -1,14 +1,26 @@
 """Shared pytest fixtures."""
 import os as _os
 
-# runners of costly questions started by the tests exit soon after their last question
-_os.environ.setdefault("STATIONMAP_JOB_IDLE_EXIT_S", "10")
+# runners of costly questions started by the tests wait a minute for the next question (a module's tests ask
+# one after another), and are stopped when the session ends (`_runners_stop_with_the_session`)
+_os.environ.setdefault("STATIONMAP_JOB_IDLE_EXIT_S", "60")
 
 
 # -- registry data directories: accounts, editing, telemetry -------------------------------------
 import shutil as _shutil
 
 import pytest as _pytest
+
+
+@_pytest.fixture(scope="session", autouse=True)
+def _runners_stop_with_the_session(tmp_path_factory):
+    """The question runners of this session's data directories stop with it, not after their idle wait."""
+    yield
+    import subprocess
+    import sys
+
+    pattern = f"^{sys.executable} -m stationmap.query.jobs run --data-dir {tmp_path_factory.getbasetemp()}/"
+    subprocess.run(["pkill", "-f", pattern], check=False)
 
 
 @_pytest.fixture(scope="session")

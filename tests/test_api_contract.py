@@ -50,7 +50,7 @@ def served(tmp_path_factory, _registry_template):
     token = accounts.issue_token("fuzz-editor")[0]
     station = next(s.id for s in open_store(data).all() if s.district == PUNING)
     server = start({"data_dir": str(data), "rate_limit_public": GENEROUS, "rate_limit_telemetry": GENEROUS,
-                    "rate_limit_login": GENEROUS, "job_idle_exit_s": 2.0})
+                    "rate_limit_login": GENEROUS})
     yield server, token, station
     server.stop()
 

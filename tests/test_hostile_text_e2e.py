@@ -56,7 +56,8 @@ def hostile_server(hostile_dir):
 @pytest.fixture
 def watched(chromium):
     """A phone-sized page that records script errors, dialogs and requests to injected URLs."""
-    ctx = chromium.new_context(viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai")
+    ctx = chromium.new_context(viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai",
+                               service_workers="block")  # as in webserver.loopback_page
     page = ctx.new_page()
     page.problems = []
     page.on("pageerror", lambda e: page.problems.append(f"script error: {e}"))

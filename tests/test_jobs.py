@@ -5,6 +5,8 @@ import fcntl
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -24,6 +26,12 @@ def wait_done(jobs: Jobs, key: str, timeout: float = 120.0):
             return st
         time.sleep(0.2)
     raise AssertionError(f"question {key} still {st.state}")
+
+
+def runner_pids(data_dir) -> list[int]:
+    """The runner processes of a data directory (not the shell that started them)."""
+    pattern = f"^{sys.executable} -m stationmap.query.jobs run --data-dir {data_dir} "
+    return [int(pid) for pid in subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()]
 
 
 class HeldRunnerSlot:
@@ -116,12 +124,23 @@ def test_a_killed_runner_is_replaced_and_its_question_answered(registry_dir):
     while jobs.status(st.key).state != "running":
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    pid = int(os.popen(f"pgrep -f 'stationmap.query.jobs run --data-dir {registry_dir} '").read().split()[0])
+    pid = runner_pids(registry_dir)[0]
     os.kill(pid, signal.SIGKILL)
     time.sleep(0.5)
     assert jobs.status(st.key).state in ("queued", "running")  # polling starts a new runner, which asks again
     done = wait_done(jobs, st.key)
     assert done.state == "done" and len(done.answer["sites"]) == 10
+
+
+def test_pages_polling_while_a_runner_starts_start_no_second_one(registry_dir):
+    """The slot's lock is the service's from the moment it starts a runner, not from when the runner has
+    imported enough to take it: status polls in the meantime find the slot taken."""
+    jobs = Jobs(registry_dir, Limits(idle_exit_s=3))
+    st = jobs.ask(Question.make("coverage", reach_m=2350)[0], open_store(registry_dir).version(), "x")
+    for _ in range(20):
+        jobs.status(st.key)
+    assert len(runner_pids(registry_dir)) == 1
+    assert wait_done(jobs, st.key).state == "done"
 
 
 def test_a_failed_question_says_so_then_is_asked_again(registry_dir):

@@ -63,8 +63,14 @@ def answered(fetch, wait_s: float = 180.0):
 
 def loopback_page(browser, **ctx_args):
     """(context, page) of a phone-sized zh-CN page that may reach only loopback: every other request is aborted
-    and listed in `page.external`; loopback ones in `page.local`; script errors in `page.errors`."""
+    and listed in `page.external`; loopback ones in `page.local`; script errors in `page.errors`.
+
+    The offline worker is blocked unless `service_workers="allow"` is passed: every new context would install it
+    afresh (the worker and its Workbox modules, then the page's files fetched again to keep), and it changes
+    nothing while online (pages and answers network-first, versioned files by content); test_offline_e2e
+    covers it."""
     ctx_args.setdefault("viewport", PHONE)
+    ctx_args.setdefault("service_workers", "block")
     ctx = browser.new_context(device_scale_factor=1, locale="zh-CN", timezone_id="Asia/Shanghai", **ctx_args)
     page = ctx.new_page()
     page.external, page.local, page.errors = [], [], []

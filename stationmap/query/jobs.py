@@ -275,22 +275,34 @@ class Jobs:
         return self.data_dir / f"jobs.runner{slot}.lock"
 
     def ensure_runners(self) -> int:
-        """Start a runner for each free slot while questions wait; returns how many were started."""
+        """Start a runner for each free slot while questions wait; returns how many were started.
+
+        The slot's lock is taken here and handed to the runner as an open descriptor, so that requests
+        arriving while it starts up see the slot taken and start no second runner."""
         started = 0
         for slot in range(max(1, self.limits.workers)):
-            if _held(self._lock_path(slot)):
-                continue
-            runner = shlex.join([sys.executable, "-m", "stationmap.query.jobs", "run", "--data-dir", str(self.data_dir),
-                                 "--slot", str(slot), "--idle-exit-s", str(self.limits.idle_exit_s)])
-            # through a shell that exits at once: the runner is nobody's child, so it never lingers as a zombie
-            subprocess.run(["/bin/sh", "-c", runner + " >/dev/null 2>&1 </dev/null &"], check=True,
-                           start_new_session=True, close_fds=True, env={**os.environ, **self.runner_env})
+            with open(self._lock_path(slot), "a+") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a runner has this slot
+                runner = shlex.join([sys.executable, "-m", "stationmap.query.jobs", "run", "--data-dir",
+                                     str(self.data_dir), "--slot", str(slot), "--idle-exit-s",
+                                     str(self.limits.idle_exit_s), "--lock-fd", str(lock.fileno())])
+                # through a shell that exits at once: the runner is nobody's child, so it never lingers as a
+                # zombie; the lock stays held by the runner's copy of the descriptor once ours is closed
+                subprocess.run(["/bin/sh", "-c", runner + " >/dev/null 2>&1 </dev/null &"], check=True,
+                               start_new_session=True, pass_fds=(lock.fileno(),),
+                               env={**os.environ, **self.runner_env})
             started += 1
         return started
 
-    def run(self, slot: int, idle_exit_s: float) -> None:
-        """Take queued questions one at a time until none has come for `idle_exit_s` seconds."""
-        lock = open(self._lock_path(slot), "a+")
+    def run(self, slot: int, idle_exit_s: float, lock_fd: int | None = None) -> None:
+        """Take queued questions one at a time until none has come for `idle_exit_s` seconds (`lock_fd`: the
+        slot's lock as taken by `ensure_runners`)."""
+        if lock_fd is not None:
+            os.set_inheritable(lock_fd, False)  # a solver it starts must not keep the slot if the runner dies
+        lock = os.fdopen(lock_fd, "a+") if lock_fd is not None else open(self._lock_path(slot), "a+")
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -378,17 +390,6 @@ def compute(question: Question, stations: list, data_dir: Path | str | None = No
     raise InvalidInput(f"unknown question kind {question.kind!r}")
 
 
-def _held(path: Path) -> bool:
-    """Whether a runner holds this slot's lock."""
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
-
-
 def main(argv: list[str] | None = None) -> None:
     """`python -m stationmap.query.jobs run --data-dir DIR --slot N`: one runner (started by the service)."""
     import argparse
@@ -398,8 +399,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-dir", required=True)
     p.add_argument("--slot", type=int, default=0)
     p.add_argument("--idle-exit-s", type=float, default=Limits.idle_exit_s)
+    p.add_argument("--lock-fd", type=int, help="the slot's lock, already taken by the service that started us")
     args = p.parse_args(argv)
-    Jobs.from_settings(args.data_dir, config.load_settings()).run(args.slot, args.idle_exit_s)
+    Jobs.from_settings(args.data_dir, config.load_settings()).run(args.slot, args.idle_exit_s, args.lock_fd)
 
 
 if __name__ == "__main__":
