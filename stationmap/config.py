@@ -28,6 +28,21 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+PASSWORD_WORK = (10, 16)  # scrypt's n as a power of two: 1 MiB to 64 MiB of memory per check
+
+
+def password_work(value: Any) -> int:
+    """scrypt's cost exponent for new password hashes, within PASSWORD_WORK; else InvalidInput."""
+    low, high = PASSWORD_WORK
+    try:
+        work = int(str(value).strip())
+    except ValueError:
+        raise InvalidInput(f"password_work must be a whole number from {low} to {high}, not {value!r}") from None
+    if not low <= work <= high:
+        raise InvalidInput(f"password_work must be from {low} to {high} (scrypt n = 2**work), not {work}")
+    return work
+
+
 SERVICE_AREAS = ("jieyang", "guangdong", "china")
 
 
@@ -98,6 +113,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hsts_max_age", 31536000, "Strict-Transport-Security max-age (seconds) sent on HTTPS responses; 0: none.", int),
     Setting("login_max_failures", 5, "Failed sign-ins for one account name within login_failure_window_s after which "
             "further attempts for that name are refused (429) until the window has passed; 0: no limit.", int),
+    Setting("password_work", 15, "scrypt cost of new password hashes, as n = 2**work (15: 32 MiB and about 0.1 s a "
+            "check, slow for guessing, fine for a sign-in). Each stored hash keeps its own cost, so a change applies to "
+            "passwords set afterwards. Only the test suite lowers it.", password_work),
     Setting("login_failure_window_s", 900, "Seconds over which failed sign-ins for one account name are counted.", int),
 )
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

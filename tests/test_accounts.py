@@ -8,7 +8,9 @@ import pytest
 from cli_runner import stationmap
 from records_backends import _records_template, records, stored_bytes  # noqa: F401  (fixtures)
 
+from stationmap.config import load_settings
 from stationmap.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from stationmap.ops import accounts as accounts_mod
 from stationmap.ops.accounts import Accounts, hash_password, open_accounts, verify_password
 from stationmap.store import load_sample
 
@@ -21,6 +23,31 @@ def accounts(tmp_path, request) -> Accounts:
     if "records" in request.fixturenames:  # the database (if that is the place) before the accounts
         request.getfixturevalue("records")
     return open_accounts(tmp_path)
+
+
+@pytest.fixture
+def default_work(monkeypatch):
+    """The service's own password cost (the suite lowers it in conftest to save CPU)."""
+    monkeypatch.delenv("STATIONMAP_PASSWORD_WORK", raising=False)
+    accounts_mod._work_n.cache_clear()
+    yield
+    accounts_mod._work_n.cache_clear()
+
+
+def test_passwords_cost_2_to_15_by_default_and_each_hash_keeps_its_cost(default_work, monkeypatch):
+    strong = hash_password("correct horse battery")
+    assert strong.split("$")[1:4] == ["32768", "8", "1"] and verify_password("correct horse battery", strong)
+    monkeypatch.setenv("STATIONMAP_PASSWORD_WORK", "10")
+    accounts_mod._work_n.cache_clear()
+    cheap = hash_password("correct horse battery")
+    assert cheap.split("$")[1] == "1024"
+    assert verify_password("correct horse battery", strong) and verify_password("correct horse battery", cheap)
+    forged = strong.replace("$32768$", f"${2 ** 20}$")  # beyond what the service ever makes: refused unread
+    assert not verify_password("correct horse battery", forged)
+    for bad in ("9", "17", "ten"):
+        monkeypatch.setenv("STATIONMAP_PASSWORD_WORK", bad)
+        with pytest.raises(InvalidInput, match="password_work"):
+            load_settings()
 
 
 def test_password_is_stored_only_as_salted_scrypt(accounts, tmp_path):

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from stationmap.checks import MAX_JSON_DEPTH, json_depth, json_document
+from stationmap.config import load_settings
 from stationmap.errors import InvalidInput, TooManyAttempts, Unauthorized
 from stationmap.ops import accounts as accounts_mod
 from stationmap.ops.accounts import open_accounts
@@ -256,7 +257,7 @@ def test_unknown_name_costs_the_same_scrypt_work(registry_dir, monkeypatch):
         with pytest.raises(Unauthorized):
             acc.login(name, "wrong password", max_failures=0)
         work[name] = list(calls)
-    assert work["ed"] == work["nobody-here"] == [(2 ** 15, 8, 1, 32)]
+    assert work["ed"] == work["nobody-here"] == [(2 ** load_settings()["password_work"], 8, 1, 32)]
 
 
 def test_login_throttle_answers_429_whatever_the_address(registry_dir):

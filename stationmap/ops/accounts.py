@@ -20,8 +20,10 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
+from .. import config
 from ..config import DEFAULTS
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyAttempts, Unauthorized
 from ..geo import geography
@@ -33,7 +35,7 @@ ROLES = ("admin", "editor")
 TOKEN_PREFIX = "smt_"
 MIN_PASSWORD = 10
 _NAME = re.compile(r"^[\w.@-]{1,64}$")
-_SCRYPT = {"n": 2 ** 15, "r": 8, "p": 1}  # 32 MiB and ~0.1 s per check: slow for guessing, fine for a login
+_SCRYPT_R, _SCRYPT_P = 8, 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -119,12 +121,23 @@ class TokenInfo:
 
 
 # -- passwords ---------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _work_n() -> int:
+    """scrypt's n for new hashes, from the `password_work` setting."""
+    return 2 ** config.load_settings()["password_work"]
+
+
+def _maxmem(n: int, r: int) -> int:
+    return 2 * 128 * r * n  # what scrypt needs (128·r·n bytes), with room for its own use
+
+
 def hash_password(password: str) -> str:
     """'scrypt$n$r$p$salt$hash' (base64); a fresh 16-byte salt each time."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, maxmem=2 ** 26, dklen=32, **_SCRYPT)
+    salt, n = secrets.token_bytes(16), _work_n()
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=_SCRYPT_R, p=_SCRYPT_P, maxmem=_maxmem(n, _SCRYPT_R),
+                            dklen=32)
     b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt)}${b64(digest)}"
+    return f"scrypt${n}${_SCRYPT_R}${_SCRYPT_P}${b64(salt)}${b64(digest)}"
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -132,18 +145,19 @@ def verify_password(password: str, stored: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
     except ValueError:
         return False
-    if scheme != "scrypt":
+    if scheme != "scrypt" or not n.isdigit() or int(n) > 2 ** config.PASSWORD_WORK[1]:
         return False
     want = base64.b64decode(digest)
     got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                         maxmem=2 ** 26, dklen=len(want))
+                         maxmem=_maxmem(int(n), int(r)), dklen=len(want))
     return hmac.compare_digest(got, want)
 
 
 # checked against when a name has no password, so an unknown name costs the same scrypt work as a wrong
 # password; fixed (no password hashes to an all-zero digest), so even a process's first check costs no extra hash
-_DUMMY_HASH = "$".join(("scrypt", *(str(_SCRYPT[k]) for k in ("n", "r", "p")),
-                        base64.b64encode(bytes(16)).decode(), base64.b64encode(bytes(32)).decode()))
+def _dummy_hash() -> str:
+    return "$".join(("scrypt", str(_work_n()), str(_SCRYPT_R), str(_SCRYPT_P), base64.b64encode(bytes(16)).decode(),
+                     base64.b64encode(bytes(32)).decode()))
 
 
 def _token_hash(token: str) -> str:
@@ -225,7 +239,7 @@ class Accounts:
         self._count_attempt(name, max_failures, window_s, now)
         with self._db() as con:
             row = con.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
-        stored = row["password"] if row is not None and row["password"] else _DUMMY_HASH
+        stored = row["password"] if row is not None and row["password"] else _dummy_hash()
         ok = verify_password(password, stored)
         if not ok or row is None or not row["password"] or row["disabled_utc"]:
             raise Unauthorized("wrong user name or password")
