@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Iterable
 
 import folium
@@ -59,7 +60,21 @@ def geometry_to_display(geom: BaseGeometry, basemap: str, simplify: float = 0.0)
 
 
 def district_outlines(basemap: str, only: str | None = None) -> dict[str, Any]:
-    """The district polygons (simplified) for drawing, with zh/en names."""
+    """The district polygons (simplified) for drawing, with zh/en names (a fresh copy: folium keeps it)."""
+    return json.loads(_district_outlines(basemap, only))
+
+
+def orientation(basemap: str, district: str | None = None) -> dict[str, Any]:
+    """What the page draws to orient a worker without tiles, in the basemap's datum: the township cells
+    (approximate, simplified) with their names, the township seats, and district name points.
+    `district` (adcode) keeps only that district's townships."""
+    return json.loads(_orientation(basemap, district))
+
+
+# The outlines are shipped data: each basemap's drawing is made once per process (shifting every vertex to
+# GCJ-02 was most of a page's rendering), and kept as JSON text so that no caller can change the kept copy.
+@lru_cache(maxsize=32)
+def _district_outlines(basemap: str, only: str | None) -> str:
     d = geography.districts()
     feats = []
     for code, row in d.iterrows():
@@ -67,13 +82,11 @@ def district_outlines(basemap: str, only: str | None = None) -> dict[str, Any]:
             continue
         feats.append({"type": "Feature", "properties": {"adcode": code, "name": row["name"], "name_en": row["name_en"]},
                       "geometry": geometry_to_display(row.geometry, basemap, SIMPLIFY_DEG)})
-    return {"type": "FeatureCollection", "features": feats}
+    return json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False)
 
 
-def orientation(basemap: str, district: str | None = None) -> dict[str, Any]:
-    """What the page draws to orient a worker without tiles, in the basemap's datum: the township cells
-    (approximate, simplified) with their names, the township seats, and district name points.
-    `district` (adcode) keeps only that district's townships."""
+@lru_cache(maxsize=32)
+def _orientation(basemap: str, district: str | None) -> str:
     import shapely
 
     cells, seats = geography.township_areas(), geography.townships()
@@ -93,9 +106,10 @@ def orientation(basemap: str, district: str | None = None) -> dict[str, Any]:
             continue
         pt = row.geometry.representative_point()
         labels.append([*to_display(pt.y, pt.x, basemap), row["name"], row["name_en"]])
-    return {"cells": {"type": "FeatureCollection", "features": feats},
-            "seats": [[*to_display(r.geometry.y, r.geometry.x, basemap), r["name"], r["district"]] for _c, r in seats.iterrows()],
-            "districts": labels}
+    return json.dumps({"cells": {"type": "FeatureCollection", "features": feats},
+                       "seats": [[*to_display(r.geometry.y, r.geometry.x, basemap), r["name"], r["district"]]
+                                 for _c, r in seats.iterrows()],
+                       "districts": labels}, ensure_ascii=False)
 
 
 def basemap_choices(settings: dict[str, Any], lang: str) -> dict[str, Any]:
