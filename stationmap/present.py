@@ -30,7 +30,7 @@ from .geo import datums, geography
 from .hours import is_open, to_osm, to_zh
 from .model import KIND_ZH, STATUS_ZH, Station, etag
 from .query import travel
-from .query.nearest import NearestResult, compass, to_jieyang_m
+from .query.nearest import NearestResult, compass, question_point, to_jieyang_m
 
 if TYPE_CHECKING:  # coverage (scipy, geopandas) loads with the planning answers, not with a nearest answer
     from .query.coverage import Gap
@@ -46,9 +46,10 @@ def _from_wgs84(lat: float, lon: float, crs: str) -> tuple[float, float]:
 
 
 @lru_cache(maxsize=64)
-def _origin_from_wgs84(lat: float, lon: float, crs: str) -> tuple[float, float]:
-    """A worker's start in an app's datum: one per answer, asked for every result's link."""
-    return datums.from_wgs84(lat, lon, crs)
+def _origin_datums(lat: float, lon: float) -> dict[str, tuple[float, float]]:
+    """A worker's start (WGS-84) in GCJ-02 and BD-09: one per answer, asked for by its origin and every link."""
+    gcj, bd = datums.to_gcj02_bd09(lat, lon)
+    return {"gcj02": gcj, "bd09": bd}
 
 
 def datum_coords(lat: float, lon: float) -> dict[str, list[float]]:
@@ -138,8 +139,15 @@ def origin_text(app: NavApp, origin: tuple[float, float] | None) -> str:
     """The origin part of `app`'s link from a WGS-84 (lat, lon); "" when the start is unknown."""
     if origin is None:
         return ""
-    olat, olon = _origin_from_wgs84(*lat_lon(*origin), app.crs)
+    olat, olon = _origin_datums(*lat_lon(*origin))[app.crs]
     return app.origin.format(olat=f"{olat:.6f}", olon=f"{olon:.6f}")
+
+
+def origin_texts(origin: tuple[float, float]) -> dict[str, str]:
+    """{app key: `origin_text(app, origin)`} for every app, from a WGS-84 (lat, lon) checked once."""
+    points = _origin_datums(*lat_lon(*origin))
+    return {key: app.origin.format(olat=f"{points[app.crs][0]:.6f}", olon=f"{points[app.crs][1]:.6f}")
+            for key, app in NAV_APPS.items()}
 
 
 @lru_cache(maxsize=1 << 16)
@@ -322,10 +330,16 @@ def nearest_result(r: NearestResult, mode: str | None = None, origin: tuple[floa
 def nearest_origin(lat: Any, lon: Any, crs: str = "wgs84") -> dict[str, Any]:
     """The point a nearest question was asked from, in WGS-84 (7 decimals), with its datums, whether in
     Jieyang, and how far the city is (`to_jieyang_m`, 0 inside, to 100 m)."""
-    wlat, wlon = (round(v, 7) for v in datums.to_wgs84(*lat_lon(lat, lon), crs))
+    lat, lon = lat_lon(lat, lon)
+    if crs != "wgs84":
+        lat, lon = question_point(lat, lon, crs)
+    wlat, wlon = round(lat, 7), round(lon, 7)
     inside = geography.in_jieyang(wlat, wlon)
+    points = _origin_datums(wlat, wlon)
+    (glat, glon), (blat, blon) = points["gcj02"], points["bd09"]
     return {"lat": wlat, "lon": wlon, "crs": "wgs84",
-            "coords": datum_coords(wlat, wlon), "in_jieyang": inside,
+            "coords": {"gcj02": [round(glon, 6), round(glat, 6)], "bd09": [round(blon, 6), round(blat, 6)]},
+            "in_jieyang": inside,
             "to_jieyang_m": 0.0 if inside else round(to_jieyang_m(wlat, wlon), -2)}
 
 

@@ -283,3 +283,34 @@ def test_batch_answers_equal_single_queries_and_brute_force():
     assert p2.shape == (1, 2) and sorted(p2[0].tolist()) == [0, 1]
     with pytest.raises(InvalidInput):
         index.query_many([95.0], [116.3], 5)
+
+
+def test_the_origin_in_both_apps_datums_from_one_step_matches_an_independent_implementation():
+    import coordTransform
+
+    rng = random.Random(7)
+    for _ in range(50):
+        lat, lon = rng.uniform(22.9, 23.8), rng.uniform(115.6, 116.6)
+        gcj, bd = datums.to_gcj02_bd09(lat, lon)
+        assert gcj == datums.from_wgs84(lat, lon, "gcj02") and bd == datums.from_wgs84(lat, lon, "bd09")
+        for got, (ref_lon, ref_lat) in ((gcj, coordTransform.wgs84_to_gcj02(lon, lat)),
+                                        (bd, coordTransform.wgs84_to_bd09(lon, lat))):
+            assert Geodesic.WGS84.Inverse(*got, ref_lat, ref_lon)["s12"] < 0.001
+
+
+def test_minutes_of_every_mode_at_once_are_those_of_each_mode():
+    for d in (0.0, 1.0, 923.0, 2884.6, 12345.678, 50_000.0):
+        assert travel.all_minutes(d) == {m: travel.minutes(d, m) for m in travel.MODES}
+    assert travel.minutes(923.0, "walk") == pytest.approx(15.0, abs=0.01)
+
+
+def test_the_distance_to_the_city_loads_no_table_library():
+    """A worker answering nearest questions from outside Jieyang reads the outline without geopandas."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from stationmap.query.nearest import to_jieyang_m; d = to_jieyang_m(23.0, 117.5); "
+            "print(int(d), 'geopandas' in sys.modules)")
+    metres, loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                    check=True).stdout.split()
+    assert 80_000 < int(metres) < 110_000 and loaded == "False"  # 117.5E is ~1 degree east of the city's edge

@@ -82,5 +82,30 @@ def test_the_same_bytes_when_few_pieces_are_kept(monkeypatch):
         plain = present.nearest_answer(found, c["lat"], c["lon"], c["crs"], c["when"], mode=c["mode"], live=c["live"])
         joined = nearest_bytes(snapshot, found, c["lat"], c["lon"], c["crs"], c["when"], c["mode"], c["live"])
         assert joined == json_bytes(plain)
-    templates, states = snapshot.memo["nearest_kept"]
-    assert templates.size == 2 and len(templates._items) <= 2 and len(states._items) <= 2
+    kept = snapshot.memo["nearest_kept"]
+    _minute, states = kept.minute
+    assert kept.templates.size == states.size == 2 and len(kept.templates) <= 2 and len(states) <= 2
+
+
+def test_kept_pieces_are_bounded_and_the_oldest_goes_first():
+    from stationmap.cache import KeptDict
+
+    kept: KeptDict[int] = KeptDict(3)
+    for i in range(5):
+        assert kept.put(i, i * 10) == i * 10
+    assert len(kept) == 3 and [kept.get(i) for i in range(5)] == [None, None, 20, 30, 40]
+    kept.put(2, 21)  # a kept key put again keeps its place in line: it still goes first
+    kept.put(5, 50)
+    assert [kept.get(i) for i in range(6)] == [None, None, None, 30, 40, 50]
+
+
+def test_tenths_are_written_as_json_writes_the_rounded_number():
+    """Distances, bearings and minutes go into the bytes as %.1f: the same text as json of round(x, 1)."""
+    from stationmap.api.nearest_bytes import _TENTHS
+
+    rng = random.Random(11)
+    values = [rng.choice([-1, 1]) * 10 ** rng.uniform(-3, 7.5) for _ in range(20_000)]
+    values += [i / 20 for i in range(-4000, 4000)] + [i / 40 for i in range(-400, 400)]
+    values += [0.0, -0.0, 2.675, 359.95, 359.999, 20_037_508.3427892]
+    for x in values:
+        assert _TENTHS % x == json_bytes(round(x, 1))[:-1], x

@@ -5,19 +5,21 @@ navigation links on every question. Most of a result is the station's own: only 
 direction, minutes, open state, live status and the origin inside each link change from one question to
 the next. Each station's result is encoded once per registry version and travel mode with markers in
 those places and cut at the markers; an answer joins the kept pieces with the changing members encoded
-afresh. The bytes are the same as encoding `present.nearest_answer` (a test holds them to it).
+afresh, in one pass over the results. Open states that follow the clock alone are kept per minute. The bytes
+are the same as encoding `present.nearest_answer` (a test holds them to it).
 """
 from __future__ import annotations
 
 import json
 import secrets
 from datetime import datetime
+from json.encoder import encode_basestring  # a str as json writes it with ensure_ascii=False
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .. import present
-from ..cache import LruCache
+from ..cache import KeptDict
 from ..model import Station
-from ..query.nearest import NearestResult, compass
+from ..query.nearest import NearestResult, compass, compass_point
 from .core import compact_json, json_bytes
 
 if TYPE_CHECKING:
@@ -29,14 +31,21 @@ _FAR_MEMBERS = tuple(m for m in _MEMBERS if m != "minutes")
 
 
 _compact = compact_json
+# What json writes for round(x, 1): both round correctly to one decimal, and float.__repr__ of the rounded value
+# is that decimal for every |x| < 1e16 (distances, bearings and minutes here are far below it).
+_TENTHS = b"%.1f"
+_RESULTS = _MARK + "results"  # where the envelope's results go
+_RESULTS_MARK = json.dumps(_RESULTS).encode()
 
 
 def _origin_mark(key: str) -> str:
     return _MARK + "origin-" + key
 
 
-def _template(s: Station, mode: str, far: bool) -> bytes:
-    """The station's result as a bytes %-template: a %b where each changing member and each link's origin go."""
+def _template(s: Station, mode: str, far: bool) -> tuple[bytes, ...]:
+    """The station's result cut where the changing members go: (the text before them; a %-format of the members
+    from open_now to minutes and the text between them; then the text after minutes, after each link's origin,
+    after open_state and after live). Without minutes (far), the format's minutes take an empty member."""
     blank = NearestResult(s, 0.0, 0.0, {}, None)
     result = present.nearest_result(blank, mode, None, far, None, {})
     members = _FAR_MEMBERS if far else _MEMBERS
@@ -44,26 +53,25 @@ def _template(s: Station, mode: str, far: bool) -> bytes:
         result[name] = _MARK + name
     result["nav"] = {key: head + _origin_mark(key) + tail
                      for key, (head, tail) in present.nav_parts(s.lat, s.lon, s.name, mode).items()}
-    text = json_bytes(result)[:-1].replace(b"%", b"%%")  # without the newline
-    marks = [json.dumps(_MARK + name).encode() for name in members[:-2]]  # in the order `_result` fills them
+    text = json_bytes(result)[:-1]  # without the newline
+    marks = [json.dumps(_MARK + name).encode() for name in members[:-2]]  # in the order `nearest_bytes` fills them
     marks += [json.dumps(_origin_mark(key))[1:-1].encode() for key in present.NAV_APPS]
     marks += [json.dumps(_MARK + name).encode() for name in members[-2:]]
-    at = [text.find(mark) for mark in marks]
-    assert -1 not in at and at == sorted(at), "the members of a nearest result moved"
+    cut = []
     for mark in marks:
-        text = text.replace(mark, b"%b")
-    return text
+        before, found, text = text.partition(mark)
+        assert found, "the members of a nearest result moved"
+        cut.append(before)
+    cut.append(text)
+    if far:  # no minutes: an empty member between direction_zh and the first link's origin
+        cut.insert(6, b"")
+    c = [piece.replace(b"%", b"%%") for piece in cut[:6]]
+    span = b"%b" + c[1] + _TENTHS + c[2] + _TENTHS + c[3] + b"%b" + c[4] + b"%b" + c[5] + b"%b"
+    return (cut[0], span, *cut[6:])
 
 
 _STATES: dict[str, tuple[bytes, bytes, dict[str, Any]]] = {}  # the few open states, encoded
-_WORDS: dict[str, bytes] = {}  # compass names, encoded
-
-
-def _word(text: str) -> bytes:
-    coded = _WORDS.get(text)
-    if coded is None:
-        coded = _WORDS[text] = _compact(text)
-    return coded
+_WORDS = tuple((_compact(compass(b)), _compact(compass(b, "zh"))) for b in range(0, 360, 45))  # by compass point
 
 
 def _state(state: dict[str, Any]) -> tuple[bytes, bytes]:
@@ -71,11 +79,6 @@ def _state(state: dict[str, Any]) -> tuple[bytes, bytes]:
     if coded is None or coded[2] != state:
         coded = _STATES[state["label"]] = (_compact(state["open"]), _compact(state), state)
     return coded[0], coded[1]
-
-
-def _number(x: float) -> bytes:
-    """What json writes for a number (float.__repr__ for a finite float)."""
-    return b"%a" % x if type(x) is float and x - x == 0 else _compact(x)
 
 
 _MINUTES: dict[tuple[str, ...], bytes] = {}
@@ -86,47 +89,44 @@ def _minutes(minutes: Mapping[str, float]) -> bytes:
     modes = tuple(minutes)
     template = _MINUTES.get(modes)
     if template is None:
-        template = _MINUTES[modes] = b"{" + b",".join(_compact(m) + b":%b" for m in modes) + b"}"
-    return template % tuple([_number(round(v, 1)) for v in minutes.values()])
+        keys = (_compact(m).replace(b"%", b"%%") for m in modes)
+        template = _MINUTES[modes] = b"{" + b",".join(key + b":" + _TENTHS for key in keys) + b"}"
+    return template % tuple(minutes.values())
 
 
 KEPT_TEMPLATES = 1 << 14  # stations x modes whose results are kept encoded (~1.5 KB each), per registry version
 KEPT_STATES = 1 << 15  # stations whose open state is kept for the minute
 
 
-def _kept(snapshot: "StationSet") -> tuple[LruCache[bytes], LruCache[tuple[Any, ...]]]:
-    """The snapshot's kept templates and open states: bounded, as questions from all over a national
-    registry would otherwise keep every station's."""
+class _Kept:
+    """A snapshot's kept pieces: result templates by (station id, mode, far), and the open states of the
+    current minute by station id (open_now, open_state and live encoded). Bounded, as questions from all over a
+    national registry would otherwise keep every station's."""
+
+    def __init__(self) -> None:
+        self.templates: KeptDict[tuple[bytes, ...]] = KeptDict(KEPT_TEMPLATES)
+        self.minute: tuple[datetime | None, KeptDict[tuple[bytes, bytes, bytes]]] = (None, KeptDict(KEPT_STATES))
+
+    def states(self, minute: datetime) -> KeptDict[tuple[bytes, bytes, bytes]]:
+        """The open states kept for `minute` (those of an earlier minute are dropped)."""
+        at, states = self.minute
+        if at != minute:
+            at, states = self.minute = (minute, KeptDict(KEPT_STATES))
+        return states
+
+
+def _kept(snapshot: "StationSet") -> _Kept:
     kept = snapshot.memo.get("nearest_kept")
     if kept is None:
-        kept = snapshot.memo.setdefault("nearest_kept", (LruCache(KEPT_TEMPLATES), LruCache(KEPT_STATES)))
+        kept = snapshot.memo.setdefault("nearest_kept", _Kept())
     return kept
 
 
-def _result(snapshot: "StationSet", r: NearestResult, mode: str, origins: tuple[bytes, ...], far: bool,
-            when: datetime, live: Mapping[str, Any]) -> bytes:
-    s = r.station
-    templates, opened = _kept(snapshot)
-    key = (s.id, mode, far)
-    template = templates.get(key)
-    if template is None:
-        template = templates.put(key, _template(s, mode, far))
-    if s.id not in live:  # what the station shows without a report follows the clock alone: kept for the minute
-        minute = when.replace(second=0, microsecond=0)
-        kept = opened.get(s.id)
-        if kept is None or kept[0] != minute:
-            status = present._live(s, {})
-            kept = opened.put(s.id, (minute, *_state(present.open_state(s, when, status)),
-                                     b"null" if status is None else _compact(status)))
-        open_now, state_bytes, status_bytes = kept[1:]
-    else:
-        status = present._live(s, live)
-        open_now, state_bytes = _state(present.open_state(s, when, status))
-        status_bytes = b"null" if status is None else _compact(status)
-    head = (open_now, _number(round(r.distance_m, 1)), _number(round(r.bearing_deg, 1)),
-            _word(compass(r.bearing_deg)), _word(compass(r.bearing_deg, "zh")))
-    # the members in the order they come: the links' origins (amap, baidu) between minutes and the open state
-    return template % (head + (() if far else (_minutes(r.minutes),)) + origins + (state_bytes, status_bytes))
+def _open_state(s: Station, when: datetime, live: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
+    """The station's open_now, open_state and live, encoded."""
+    status = present._live(s, live)
+    open_now, state = _state(present.open_state(s, when, status))
+    return open_now, state, b"null" if status is None else _compact(status)
 
 
 def nearest_bytes(snapshot: "StationSet", results: Sequence[NearestResult], lat: Any, lon: Any, crs: str,
@@ -136,10 +136,28 @@ def nearest_bytes(snapshot: "StationSet", results: Sequence[NearestResult], lat:
     mode = present.check_nav_mode(mode)
     origin = present.nearest_origin(lat, lon, crs)
     far = present.is_far(origin, results)
-    start = (origin["lat"], origin["lon"])
-    origins = tuple(_compact(present.origin_text(app, start))[1:-1] for app in present.NAV_APPS.values())
-    parts = [_result(snapshot, r, mode, origins, far, now, live) for r in results]
-    sample = b"true" if any(r.station.demo for r in results) else b"false"
-    return (b'{"origin":' + _compact(origin) + b',"far":' + (b"true" if far else b"false") + b',"mode":'
-            + _compact(mode) + b',"time":' + _compact(now.isoformat(timespec="seconds")) + b',"count":'
-            + str(len(parts)).encode() + b',"results":[' + b",".join(parts) + b'],"sample_data":' + sample + b"}\n")
+    links = present.origin_texts((origin["lat"], origin["lon"]))
+    amap, baidu = (encode_basestring(links[key])[1:-1].encode() for key in present.NAV_APPS)
+    kept = _kept(snapshot)
+    templates = kept.templates
+    states = kept.states(now.replace(second=0, microsecond=0))
+    parts = []
+    for r in results:
+        s = r.station
+        key = (s.id, mode, far)
+        head, span, after_minutes, after_amap, after_baidu, after_state, end = (
+            templates.get(key) or templates.put(key, _template(s, mode, far)))
+        if s.id in live:
+            open_now, state, status = _open_state(s, now, live)
+        else:  # what the station shows without a report follows the clock alone: kept for the minute
+            open_now, state, status = states.get(s.id) or states.put(s.id, _open_state(s, now, {}))
+        bearing = r.bearing_deg
+        en, zh = _WORDS[compass_point(bearing)]
+        members = span % (open_now, r.distance_m, bearing, en, zh, b"" if far else _minutes(r.minutes))
+        parts.append(b"".join((head, members, after_minutes, amap, after_amap, baidu, after_baidu, state,
+                               after_state, status, end)))
+    envelope = json_bytes({"origin": origin, "far": far, "mode": mode, "time": now.isoformat(timespec="seconds"),
+                           "count": len(parts), "results": _RESULTS,
+                           "sample_data": any(r.station.demo for r in results)})
+    before, _, after = envelope.partition(_RESULTS_MARK)
+    return b"".join((before, b"[", b",".join(parts), b"]", after))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Iterator
 from urllib.parse import quote, urlencode
 
@@ -85,6 +86,13 @@ class Doc:
     responses: tuple[Reply, ...] = ()
 
 
+@lru_cache(maxsize=None)
+def _pattern(path: str) -> re.Pattern[str]:
+    """The regular expression of a path template, made once: every request tries the routes in turn."""
+    return re.compile("^" + _ARG.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(path).replace(r"\{", "{")
+                                     .replace(r"\}", "}")) + "$")
+
+
 @dataclass(frozen=True)
 class Route:
     """One operation. `handler` is None for a route another layer serves (the web app's HTML pages), which
@@ -109,11 +117,10 @@ class Route:
 
     def match(self, path: str) -> dict[str, str] | None:
         """The path's values if `path` is this route's (percent-decoded by the caller), else None."""
-        pattern = "^" + _ARG.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(self.path).replace(r"\{", "{")
-                                 .replace(r"\}", "}")) + "$"
-        found = re.match(pattern, path)
+        pattern = _pattern(self.path)
+        found = pattern.match(path)
         if found is None and not self.strict_slashes:
-            found = re.match(pattern, path.rstrip("/") + "/")
+            found = pattern.match(path.rstrip("/") + "/")
         return found.groupdict() if found else None
 
     def build(self, **values: Any) -> str:
@@ -249,14 +256,15 @@ def parse_args(doc: Doc, req: Request, settings: dict[str, Any]) -> dict[str, An
     """Query and header values -> {keyword: value} through the declarations; defaults filled in;
     InvalidInput on bad input, and on an unknown query parameter when the Doc is strict."""
     plan = _plan(doc)
+    given = frozenset(req.query.keys())
     if doc.strict:
-        unknown = sorted(set(req.query) - plan.known)
+        unknown = sorted(given - plan.known)
         if unknown:
             raise InvalidInput(f"unknown parameter(s) {', '.join(repr(u[:40]) for u in unknown)}; "
                                f"allowed: {plan.allowed}")
     out: dict[str, Any] = {}
     for p, arg, header, default in plan.params:
-        values = (req.headers if header else req.query).peek(p.name)
+        values = req.headers.peek(p.name) if header else req.query.peek(p.name) if p.name in given else None
         if values and p.type != "boolean":
             values = [v for v in values if v.strip()]  # an empty form field means "not given"
         if not values:

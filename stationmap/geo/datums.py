@@ -60,6 +60,15 @@ def from_wgs84(lat: float, lon: float, crs: str) -> tuple[float, float]:
     return float(p[0]), float(p[1])
 
 
+def to_gcj02_bd09(lat: float, lon: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A WGS-84 (lat, lon) in GCJ-02 and in BD-09 at once: the BD-09 point is made from the GCJ-02 one, as
+    `from_wgs84(..., "bd09")` makes it, so the costly GCJ-02 step runs once for both (a nearest answer's origin
+    goes to both apps' links)."""
+    gcj = prcoords.wgs_gcj(prcoords.Coords(lat, lon), False)
+    bd = prcoords.gcj_bd(gcj)
+    return (float(gcj[0]), float(gcj[1])), (float(bd[0]), float(bd[1]))
+
+
 def _vertices(fn: Callable[[float, float, str], tuple[float, float]], crs: str):
     import numpy as np
 

@@ -310,13 +310,15 @@ class Jobs:
         os.nice(RUNNER_NICE)
         self._requeue_abandoned(slot)
         idle_since = time.monotonic()
-        while time.monotonic() - idle_since < idle_exit_s:
-            job = self._claim(slot)
-            if job is None:
-                time.sleep(0.2)
-                continue
-            self._answer(*job)
-            idle_since = time.monotonic()
+        with closing(self._db()) as watch:  # a read on a kept connection while idle: no write lock taken
+            while time.monotonic() - idle_since < idle_exit_s:
+                waiting = watch.execute("SELECT 1 FROM jobs WHERE state = 'queued' LIMIT 1").fetchone()
+                job = self._claim(slot) if waiting else None
+                if job is None:
+                    time.sleep(0.2)
+                    continue
+                self._answer(*job)
+                idle_since = time.monotonic()
 
     def _requeue_abandoned(self, slot: int) -> None:
         """A runner of this slot died mid-question (we hold its lock now): ask once more, then give up."""

@@ -194,10 +194,15 @@ class NearestIndex:
 
 # -- the station layer ---------------------------------------------------------------------------
 
+def compass_point(bearing_deg: float) -> int:
+    """Which of the 8 compass points a bearing is nearest to: 0 north, 1 north-east ... clockwise."""
+    return int(((bearing_deg % 360) + 22.5) // 45) % 8
+
+
 def compass(bearing_deg: float, lang: str = "en") -> str:
     """8-point compass name of a bearing: 'NE' / '东北'."""
     names = _COMPASS_ZH if lang == "zh" else _COMPASS_EN
-    return names[int(((bearing_deg % 360) + 22.5) // 45) % 8]
+    return names[compass_point(bearing_deg)]
 
 
 @dataclass(frozen=True)
@@ -244,6 +249,9 @@ class Filters:
 
     def __call__(self, s: Station) -> bool:
         return self.fixed(s) and self.timed(s)
+
+
+NO_FILTERS = Filters()  # a question without filters (the open-now filter alone reads the time)
 
 
 def filter_stations(stations: Iterable[Station], kind: str | Iterable[str] | None = None,
@@ -326,13 +334,25 @@ def nearest(stations: Sequence[Station] | StationSet, lat: float, lon: float, k:
     """
     lat, lon = check_lat_lon(lat, lon)
     k = check_k(k)
-    lat, lon = datums.to_wgs84(lat, lon, crs)
-    passes = Filters.of(kind, amenities, open_now, status, when)
+    if crs != "wgs84":
+        lat, lon = question_point(lat, lon, crs)
+    if kind is None and not amenities and not open_now and status is None:
+        passes = NO_FILTERS
+    else:
+        passes = Filters.of(kind, amenities, open_now, status, when)
     found = stations if isinstance(stations, StationSet) else station_set(stations)
     if not len(found):
         return []
-    return [NearestResult(s, d, az, travel.all_minutes(d), is_open(s.hours, when))
+    minutes = travel.all_minutes
+    return [NearestResult(s, d, az, minutes(d), is_open(s.hours, when))
             for s, d, az in found.search(lat, lon, k, passes)]
+
+
+@lru_cache(maxsize=64)
+def question_point(lat: float, lon: float, crs: str) -> tuple[float, float]:
+    """`datums.to_wgs84` of a question's point, kept for the latest few: its answer converts it again for the
+    origin it shows, and the inverse transforms from GCJ-02 and BD-09 iterate."""
+    return datums.to_wgs84(lat, lon, crs)
 
 
 NEAR_CITY_M = 50_000.0  # within this of the city, `to_jieyang_m` is exact to its fine outline
@@ -362,12 +382,13 @@ def to_jieyang_m(lat: float, lon: float) -> float:
 @lru_cache(maxsize=2)
 def _outline(spacing_deg: float, simplify_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(lats, lons) of the city outline's vertices, generalised to `simplify_deg`, then cut into pieces of at
-    most `spacing_deg`."""
+    most `spacing_deg`. The outline is the service area's geometry, read without geopandas (a worker answering
+    nearest questions need not import it)."""
     import shapely
 
     from ..geo import geography
 
-    outline = geography.city().geometry.iloc[0].boundary.simplify(simplify_deg)
+    outline = geography.service_area("jieyang").geometry.boundary.simplify(simplify_deg)
     xy = shapely.get_coordinates(shapely.segmentize(outline, spacing_deg))
     return xy[:, 1], xy[:, 0]
 
