@@ -31,7 +31,7 @@ def _added(result):
 
 @pytest.mark.parametrize("k, reach", [(1, 923.0), (2, 2000.0)])
 def test_gains_are_what_coverage_says(stations, k, reach):
-    result = suggest(stations, 4, reach, min_stations=k, time_limit_s=4)
+    result = suggest(stations, 4, reach, min_stations=k, time_limit_s=1.5)
     assert len(result.sites) == 4
     base = coverage(stations, reach, k).city["covered_population"]
     running = base
