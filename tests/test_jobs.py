@@ -24,7 +24,7 @@ def wait_done(jobs: Jobs, key: str, timeout: float = 120.0):
         st = jobs.status(key)
         if st.state in ("done", "failed"):
             return st
-        time.sleep(0.2)
+        time.sleep(0.1)
     raise AssertionError(f"question {key} still {st.state}")
 
 

@@ -147,7 +147,7 @@ def test_gap_and_coverage_files_carry_the_question_and_both_datums(svc):
             if got.status != 202:
                 return got
             assert time.monotonic() < deadline
-            time.sleep(0.3)
+            time.sleep(0.1)
 
     got = answered("/api/gaps?minutes=15&mode=walk&min_stations=2&limit=5&format=csv")
     assert got.status == 200, got.body

@@ -57,7 +57,7 @@ def answered(fetch, wait_s: float = 180.0):
     while resp.status_code == 202:
         assert resp.headers["Location"].startswith("/api/jobs/") and int(resp.headers["Retry-After"]) >= 1
         assert time.monotonic() < deadline, "the question was not answered in time"
-        time.sleep(0.3)
+        time.sleep(0.1)
         resp = fetch()
     return resp
 

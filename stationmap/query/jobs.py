@@ -42,6 +42,7 @@ REACH_STEP_M = 50.0  # straight-line reaches are asked in whole 50 m steps
 MINUTE_STEP = 1.0  # and travel times in whole minutes
 GAPS_KEPT = 1000  # gaps stored per coverage answer (the API's upper bound for `limit`)
 RUNNER_NICE = 10  # runners yield the CPU to the request workers
+POLL_IDLE_S = 0.1  # how often an idle runner looks for a queued question (one read on a kept connection)
 HOUR_S = 3600.0
 RETRY_FAILED_S = 60.0  # a failed question is asked afresh after this long (not on every page refresh)
 KEPT_S = KEEP_S  # answers are kept this long after they were computed (in jobs.sqlite and in Redis), as the
@@ -315,7 +316,7 @@ class Jobs:
                 waiting = watch.execute("SELECT 1 FROM jobs WHERE state = 'queued' LIMIT 1").fetchone()
                 job = self._claim(slot) if waiting else None
                 if job is None:
-                    time.sleep(0.2)
+                    time.sleep(POLL_IDLE_S)
                     continue
                 self._answer(*job)
                 idle_since = time.monotonic()

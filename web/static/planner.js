@@ -72,6 +72,7 @@ var SMPlanner = (function () {
     });
   }
   function wait(url, st, run) {
+    var polls = 0;  // the first polls come sooner than the service's Retry-After: most answers take a second or less
     return new Promise(function (resolve, reject) {
       function step(s) {
         if (run.cancelled) return reject(new Cancelled());
@@ -86,7 +87,7 @@ var SMPlanner = (function () {
             if (r.status === 404) { delete run.jobs[s.job]; return getJSON(url, run).then(resolve, reject); }
             return r.json().then(step);
           }).catch(reject);
-        }, 1000 * Math.max(0.5, s.retry_after_s || 1)));
+        }, Math.min(250 * Math.pow(2, polls++), 1000 * Math.max(0.5, s.retry_after_s || 1))));
       }
       step(st);
     });
