@@ -9,7 +9,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any, Callable
 
@@ -60,11 +60,14 @@ class Station:
 
     def to_record(self) -> dict[str, Any]:
         """Flat, JSON-friendly dict (hours as OSM text, lists as lists) used by stores and exports."""
-        rec = asdict(self)
+        rec = {name: getattr(self, name) for name in _FIELDS}  # asdict would deep-copy the parsed hours first
         rec["hours"] = self.hours_osm
         for key in ("amenities", "honours", "features"):
             rec[key] = list(rec[key])
         return rec
+
+
+_FIELDS = tuple(f.name for f in fields(Station))
 
 
 def etag(station: Station) -> str:

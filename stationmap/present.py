@@ -222,10 +222,16 @@ def open_state(s: Station, when: datetime | None = None, live: Mapping[str, Any]
     return {"open": is_on, "basis": basis, "label": label, "zh": zh, "en": en}
 
 
+@lru_cache(maxsize=1)
+def _unit_names() -> tuple[dict[str, str], dict[str, str]]:
+    """{adcode: name} of the districts and {code: name} of the townships (shipped data, read once)."""
+    return (geography.districts()["name"].to_dict(), geography.township_areas()["name"].to_dict())
+
+
 def display_fields(s: Station) -> dict[str, str]:
     """Names for the station's district and township codes and its hours in words (Chinese)."""
-    return {"district_name": geography.districts()["name"].get(s.district, ""),
-            "township_name": geography.township_areas()["name"].get(s.township, ""),
+    districts, townships = _unit_names()
+    return {"district_name": districts.get(s.district, ""), "township_name": townships.get(s.township, ""),
             "hours_zh": to_zh(s.hours)}
 
 
