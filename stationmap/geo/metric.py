@@ -86,6 +86,8 @@ def assign_units(x: np.ndarray, y: np.ndarray, snap_m: float = SNAP_M) -> tuple[
     district = np.full(n, "", dtype=object)
     for code, geom in zip(layers.district_codes, layers.district_geoms):
         todo = np.flatnonzero(district == "")
+        if not todo.size:
+            break
         district[todo[shapely.contains_xy(geom, x[todo], y[todo])]] = code
     missing = np.flatnonzero(district == "")
     if missing.size:
@@ -98,9 +100,13 @@ def assign_units(x: np.ndarray, y: np.ndarray, snap_m: float = SNAP_M) -> tuple[
     tdist = np.array([layers.township_district[c] for c in layers.township_codes], dtype=object)
     for code in layers.district_codes:
         sel = np.flatnonzero(district == code)
+        if not sel.size:
+            continue
         cand = np.flatnonzero(tdist == code)
         for j in cand:
             todo = sel[township[sel] == ""]
+            if not todo.size:
+                break
             township[todo[shapely.contains_xy(layers.township_geoms[j], x[todo], y[todo])]] = tcodes[j]
         rest = sel[township[sel] == ""]
         if rest.size:
