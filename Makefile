@@ -10,7 +10,10 @@ PORT ?= 5000
 run: setup
 	$(VENV)/bin/stationmap serve --host $(HOST) --port $(PORT)
 
+# Bytecode is compiled once before the suite (compileall writes it even where PYTHONDONTWRITEBYTECODE is set): the
+# suite starts many Python processes (question runners, servers, the CLI), each of which would compile it again.
 test: setup-dev browser postgis redis
+	$(PY) -m compileall -q stationmap web
 	$(PY) -m pytest
 
 setup: $(VENV)/.runtime assets
