@@ -1,9 +1,10 @@
 """Shared pytest fixtures."""
 import os as _os
 
-# runners of costly questions started by the tests wait half a minute for the next question (a module's tests
-# ask one after another), and are stopped when the session ends (`_runners_stop_with_the_session`)
-_os.environ.setdefault("STATIONMAP_JOB_IDLE_EXIT_S", "30")
+# runners of costly questions started by the tests wait for the next question as long as the service's do (a
+# session's live servers are asked again minutes apart), and are stopped when the session ends
+# (`_runners_stop_with_the_session`)
+_os.environ.setdefault("STATIONMAP_JOB_IDLE_EXIT_S", "120")
 # passwords hashed at scrypt n = 2**10 rather than the service's 2**15 (test_accounts checks that default):
 # the suite signs in and creates accounts a few hundred times
 _os.environ.setdefault("STATIONMAP_PASSWORD_WORK", "10")
