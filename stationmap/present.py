@@ -144,10 +144,8 @@ def origin_text(app: NavApp, origin: tuple[float, float] | None) -> str:
 
 
 def origin_texts(origin: tuple[float, float]) -> dict[str, str]:
-    """{app key: `origin_text(app, origin)`} for every app, from a WGS-84 (lat, lon) checked once."""
-    points = _origin_datums(*lat_lon(*origin))
-    return {key: app.origin.format(olat=f"{points[app.crs][0]:.6f}", olon=f"{points[app.crs][1]:.6f}")
-            for key, app in NAV_APPS.items()}
+    """{app key: `origin_text(app, origin)`} for every app (the origin shifted once, for both datums)."""
+    return {key: origin_text(app, origin) for key, app in NAV_APPS.items()}
 
 
 @lru_cache(maxsize=1 << 16)
@@ -341,10 +339,8 @@ def nearest_origin(lat: Any, lon: Any, crs: str = "wgs84") -> dict[str, Any]:
         lat, lon = question_point(lat, lon, crs)
     wlat, wlon = round(lat, 7), round(lon, 7)
     inside = geography.in_jieyang(wlat, wlon)
-    points = _origin_datums(wlat, wlon)
-    (glat, glon), (blat, blon) = points["gcj02"], points["bd09"]
-    return {"lat": wlat, "lon": wlon, "crs": "wgs84",
-            "coords": {"gcj02": [round(glon, 6), round(glat, 6)], "bd09": [round(blon, 6), round(blat, 6)]},
+    coords = {crs: [round(lo, 6), round(la, 6)] for crs, (la, lo) in _origin_datums(wlat, wlon).items()}
+    return {"lat": wlat, "lon": wlon, "crs": "wgs84", "coords": coords,  # as `datum_coords`, from the kept shift
             "in_jieyang": inside,
             "to_jieyang_m": 0.0 if inside else round(to_jieyang_m(wlat, wlon), -2)}
 
