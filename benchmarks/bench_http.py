@@ -5,7 +5,9 @@ not what is measured) on a fresh sample registry, and beside it a bare Flask end
 gunicorn (`bare_app.py`: the ceiling) and this app with its nearest answer stored (`floor_app.py`: what
 the web layer costs when the answer costs nothing). wrk (Debian package `wrk`) drives each for a few
 seconds, with 1 and 4 connections, and the script prints requests per second, the median latency and
-the ratio to the ceiling. The cases take turns in `--rounds` rounds and each line gives the median of
+the ratio to the ceiling. A third floor, `plain_app.py`, serves the same answer's bytes and headers from a plain
+WSGI callable under the same gunicorn: what gunicorn alone costs for that answer, with no Flask and no web layer.
+The cases take turns in `--rounds` rounds and each line gives the median of
 its rounds (the ratio is of those medians, with its range over the rounds), so that a machine whose load
 changes during the run moves every line alike. wrk sends no Accept-Encoding, so answers go out uncoded;
 one line asks for nearest in brotli, as a phone does. `/api/stations` is also asked with the ETag of its
@@ -80,11 +82,12 @@ def main() -> None:
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="bench-http-"))
     env = dict(os.environ, STATIONMAP_DATA_DIR=str(data), STATIONMAP_RATE_LIMIT_PUBLIC="10000000/minute")
-    app_port, bare_port, floor_port = free_port(), free_port(), free_port()
+    app_port, bare_port, floor_port, plain_port = free_port(), free_port(), free_port(), free_port()
     procs = [gunicorn("web:create_app()", app_port, env), gunicorn("bare_app:app", bare_port, dict(os.environ), HERE),
-             gunicorn("floor_app:create_app()", floor_port, dict(env, PYTHONPATH=str(HERE)), HERE)]
-    app, bare, floor = (f"http://127.0.0.1:{p}" for p in (app_port, bare_port, floor_port))
-    app_pid, bare_pid, floor_pid = (p.pid for p in procs)
+             gunicorn("floor_app:create_app()", floor_port, dict(env, PYTHONPATH=str(HERE)), HERE),
+             gunicorn("plain_app:create_app()", plain_port, dict(env, PYTHONPATH=str(HERE)), HERE, ready=NEAREST)]
+    app, bare, floor, plain = (f"http://127.0.0.1:{p}" for p in (app_port, bare_port, floor_port, plain_port))
+    app_pid, bare_pid, floor_pid, plain_pid = (p.pid for p in procs)
     peer_cases = []
     if args.peer:
         peer = args.peer.resolve()
@@ -101,6 +104,7 @@ def main() -> None:
                  ("GET /healthz", app + "/healthz", None, app_pid),
                  ("GET /api/nearest, Jieyang", app + NEAREST, None, app_pid),
                  ("  the same, answer stored (web layer alone)", floor + NEAREST, None, floor_pid),
+                 ("  its bytes from plain WSGI (gunicorn alone)", plain + NEAREST, None, plain_pid),
                  ("GET /api/nearest, Jieyang, brotli", app + NEAREST, {"Accept-Encoding": "br"}, app_pid),
                  ("GET /api/stations, Jieyang", app + "/api/stations", None, app_pid),
                  ("GET /api/stations, If-None-Match (304)", app + "/api/stations", {"If-None-Match": tag}, app_pid),
