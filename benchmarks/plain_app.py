@@ -10,16 +10,14 @@ from typing import Any, Callable, Iterable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-NEAREST = "/api/nearest?lat=23.548&lon=116.372&k=5"
+from floor_app import NEAREST  # noqa: E402
 
 
 def create_app() -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
     import web
 
     got = web.create_app().test_client().get(NEAREST)
-    status = f"{got.status_code} {got.status.partition(' ')[2]}"
-    headers = [(k, v) for k, v in got.headers.items()]
-    body = got.get_data()
+    status, headers, body = got.status, list(got.headers.items()), got.get_data()
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         start_response(status, headers)
