@@ -5,7 +5,7 @@ not what is measured) on a fresh sample registry, and beside it a bare Flask end
 gunicorn (`bare_app.py`: the ceiling) and this app with its nearest answer stored (`floor_app.py`: what
 the web layer costs when the answer costs nothing). wrk (Debian package `wrk`) drives each for a few
 seconds, with 1 and 4 connections, and the script prints requests per second, the median latency and
-the ratio to the ceiling. A third floor, `plain_app.py`, serves the same answer's bytes and headers from a plain
+the ratio to the ceiling. A second floor, `plain_app.py`, serves the same answer's bytes and headers from a plain
 WSGI callable under the same gunicorn: what gunicorn alone costs for that answer, with no Flask and no web layer.
 The cases take turns in `--rounds` rounds and each line gives the median of
 its rounds (the ratio is of those medians, with its range over the rounds), so that a machine whose load
